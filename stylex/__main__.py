@@ -1,0 +1,3 @@
+from stylex.cli import main
+
+raise SystemExit(main())

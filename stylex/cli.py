@@ -1,0 +1,61 @@
+"""The `stylex` command line: one sub-command per pipeline stage.
+
+Each sub-command lives in its own module under `stylex.commands` and provides `HELP` (one line),
+`add_arguments(parser)` and `run(args)`. This file only wires them together and turns user errors
+into one clear line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from stylex import __version__
+from stylex.errors import StylexError
+
+# Sub-command name -> module under stylex.commands, in pipeline order.
+COMMANDS = {
+    "info": "info",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stylex",
+        description="StylEx: train a classifier-conditioned StyleGAN2 and explain the classifier "
+        "with AttFind. Run `stylex <command> --help` for each command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"stylex {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f"stylex.commands.{module_name}")
+        p = sub.add_parser(
+            name,
+            help=module.HELP,
+            description=getattr(module, "DESCRIPTION", module.HELP),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args._run(args) or 0)
+    except StylexError as exc:
+        print(f"stylex {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"stylex {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per `stylex` sub-command; see stylex/cli.py for the contract."""

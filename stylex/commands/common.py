@@ -1,0 +1,38 @@
+"""Flags that several sub-commands share, defined once."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_device_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="where to compute: auto (CUDA if available, else CPU), cpu, cuda or cuda:<index> (default: auto)",
+    )
+
+
+def add_seed_arg(parser: argparse.ArgumentParser, default: int = 0) -> None:
+    parser.add_argument(
+        "--seed", type=int, default=default, help=f"random seed; same seed, same result (default: {default})"
+    )
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts that must be at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed; it must be at least 1")
+    return value
+
+
+def power_of_two(text: str) -> int:
+    """argparse type for image resolutions: a power of two from 16 to 1024."""
+    value = positive_int(text)
+    if value & (value - 1) or not 16 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed; use a power of two from 16 to 1024")
+    return value

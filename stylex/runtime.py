@@ -1,0 +1,87 @@
+"""Run-time plumbing shared by every stage: device choice, seeding, atomic file writes."""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from stylex.errors import StylexError
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """Turn `auto`, `cpu`, `cuda` or `cuda:i` into a device, with a clear error if it does not exist."""
+    spec = (spec or "auto").strip().lower()
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    if spec.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise StylexError(f"--device {spec}: CUDA is not available on this machine; use --device cpu or auto")
+        index = spec.partition(":")[2]
+        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+            raise StylexError(
+                f"--device {spec}: no such GPU; this machine has {torch.cuda.device_count()} "
+                f"(cuda:0 .. cuda:{torch.cuda.device_count() - 1})"
+            )
+        return torch.device(spec)
+    raise StylexError(f"--device {spec}: unknown device; allowed: auto, cpu, cuda, cuda:<index>")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a torch.Generator seeded the same way for explicit use."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write a file so that readers see either the old complete file or the new complete one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    """torch.save through a temporary file and os.replace (never a half-written file in place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def safe_torch_load(path: str | os.PathLike, what: str = "file"):
+    """torch.load with weights_only=True (no code runs), turning every failure into a clear StylexError."""
+    path = Path(path)
+    if not path.is_file():
+        raise StylexError(f"{what} {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, random bytes, or a pickle that wants to run code
+        raise StylexError(
+            f"{what} {path} could not be read ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+            "it is truncated, corrupt, or not a stylex file. Re-create it, or point to another copy."
+        ) from exc
