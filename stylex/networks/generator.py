@@ -111,8 +111,8 @@ class Generator(nn.Module):
         mapping_layers, mapping_lr_mul: depth and learning-rate multiplier of the mapping network.
         channel_base, channel_max: feature maps at resolution r are min(channel_base // r, channel_max).
         img_channels: 3 for RGB.
-        fused_modconv: None picks the faster modulated-conv form per mode (non-fused when training,
-            fused in eval, see `modconv_fused`); True/False forces one.
+        fused_modconv: None picks the faster modulated-conv form (see `modconv_fused`);
+            True/False forces one.
     """
 
     def __init__(
@@ -161,9 +161,13 @@ class Generator(nn.Module):
         )
 
     def modconv_fused(self) -> bool:
+        """Whether the modulated convs use the grouped (fused) form. On CPU the non-fused form is
+        faster for training and inference alike (32 px, batch 16: 114 vs 167 ms forward, 323 vs
+        473 ms forward+backward; equal at batch 1), so it is the default there; on CUDA the
+        grouped form is used for inference, as in StyleGAN2."""
         if self.fused_modconv is not None:
             return self.fused_modconv
-        return not self.training
+        return self.const.is_cuda and not self.training
 
     # -- The three stages ---------------------------------------------------------------------
 

@@ -1,0 +1,45 @@
+import subprocess
+import sys
+
+import pytest
+
+from stylex.cli import COMMANDS, build_parser, main
+from stylex.errors import StylexError
+
+
+def test_top_level_help_lists_every_command():
+    out = subprocess.run([sys.executable, "-m", "stylex", "--help"], capture_output=True, text=True, check=True)
+    for name in COMMANDS:
+        assert name in out.stdout
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_subcommand_has_help(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([name, "--help"])
+    assert exit_info.value.code == 0
+    help_text = capsys.readouterr().out
+    assert f"usage: stylex {name}" in help_text
+    # every option is explained (argparse prints the help string after each flag)
+    for action in build_parser()._subparsers._group_actions[0].choices[name]._actions:
+        if action.option_strings and action.dest != "help":
+            assert action.help, f"{name} {action.option_strings} has no help text"
+
+
+def test_info_prints_stylespace_size(capsys):
+    assert main(["info", "--preset", "paper-256"]) == 0
+    assert "5,760 modulated-conv coordinates" in capsys.readouterr().out
+
+
+def test_bad_device_is_a_clear_error():
+    from stylex.runtime import resolve_device
+
+    with pytest.raises(StylexError, match="--device cuda:7"):
+        resolve_device("cuda:7")
+    with pytest.raises(StylexError, match="unknown device"):
+        resolve_device("tpu")
+
+
+def test_import_without_cuda():
+    code = "import os; os.environ['CUDA_VISIBLE_DEVICES']=''; import stylex, stylex.networks, stylex.cli"
+    subprocess.run([sys.executable, "-c", code], check=True)
