@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch import nn
 
 from stylex.networks.generator import channels_at
