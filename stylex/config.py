@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from stylex.errors import StylexError
@@ -87,6 +87,86 @@ def network_preset(name: str) -> NetworkConfig:
     if name not in NETWORK_PRESETS:
         raise StylexError(f"--preset {name}: unknown preset; allowed: {', '.join(NETWORK_PRESETS)}")
     return dataclasses.replace(NETWORK_PRESETS[name])
+
+
+@dataclass
+class TrainingConfig:
+    """One `stylex train` run, fully resolved (written to the run's config.json and checkpoints)."""
+
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    preset: str = "cpu-32"  # the preset the defaults came from
+    # Inputs, filled in by the command.
+    data: str = ""  # dataset spec (see stylex.datasets.open_dataset)
+    classifier: str = ""  # classifier file
+    classifier_fingerprint: str = ""  # sha256 of the classifier's weights
+    class_names: list = field(default_factory=list)
+    # Schedule and batch.
+    kimg: float = 50.0  # length of the run in thousands of real images shown to D
+    batch: int = 32  # total batch per optimizer step, over all processes and micro-steps
+    batch_gpu: int = 0  # batch per process per micro-step; 0 = batch / processes (no accumulation)
+    # Optimisers (Adam). Learning rates and betas are rescaled for lazy regularization.
+    g_lr: float = 0.002  # generator (mapping + synthesis)
+    d_lr: float = 0.002  # discriminator
+    e_lr: float = 0.002  # encoder
+    beta1: float = 0.0
+    beta2: float = 0.99
+    # Adversarial loss and regularization.
+    adv_loss: str = "logistic"  # logistic (non-saturating, StyleGAN2) | hinge
+    r1_gamma: float = 0.1  # R1 weight on real images (0 disables)
+    r1_interval: int = 16  # lazy R1: every this many D steps
+    pl_weight: float = 2.0  # path-length regularization weight (0 disables)
+    pl_interval: int = 4  # lazy path length: every this many G steps
+    pl_batch_shrink: int = 2  # path-length batch = micro-batch / this
+    pl_decay: float = 0.01  # moving-average speed of the path-length target
+    # The StylEx objective (stylex-method.md section 3).
+    rec_l1: float = 1.0  # a_x: weight of L1(x', x)
+    rec_perceptual: float = 0.1  # a_p: weight of the perceptual distance of x' and x
+    rec_w: float = 0.1  # a_w: weight of L1(E(x'), E(x))
+    cls_weight: float = 1.0  # weight of KL(C(x) || C(x'))
+    perceptual: str = "lpips"  # lpips | classifier | none
+    conditioning: str = "probs"  # probs (softmax of C) | logits
+    alternate: bool = True  # alternate encoder and noise G steps (False: both in every step)
+    encoder_only: bool = False  # train G only on reconstructions (no noise steps)
+    style_mixing: float = 0.9  # probability of style mixing on noise steps
+    ema_kimg: float = 10.0  # EMA half-life of G and E in thousands of images
+    ema_rampup: float = 0.05  # EMA half-life is at most this fraction of images seen (0 = off)
+    augment: str = "translation,cutout,color"  # DiffAugment ops on all D inputs ("" = none)
+    augment_p: float = 1.0  # probability that each op is applied to an image
+    # Speed.
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; CUDA only)
+    channels_last: bool = False  # channels_last memory format (CUDA)
+    tf32: bool = True  # allow TF32 matmuls and convolutions (CUDA)
+    compile: bool = False  # torch.compile the main forward passes
+    workers: int = 0  # data-loading worker processes per training process
+    # Bookkeeping.
+    tick_kimg: float = 1.0  # progress/stats line every this many kimg
+    snap_kimg: float = 10.0  # checkpoint every this many kimg (and at the end)
+    keep_checkpoints: int = 3  # keep the newest this many checkpoints
+    sample_every_kimg: float = 10.0  # sample grids every this many kimg
+    metrics_every_kimg: float = 10.0  # held-out metrics every this many kimg (0 = only at the end)
+    metrics_images: int = 256  # held-out images used by the metrics
+    max_bad_steps: int = 20  # stop after this many non-finite steps in a row
+    seed: int = 0
+
+
+# Training presets: network preset of the same name plus these schedule/optimiser settings.
+TRAINING_PRESETS: dict[str, dict] = {
+    # The demo on a 2-core CPU: a run of about 30 minutes.
+    "cpu-32": dict(kimg=30.0, batch=16, r1_gamma=0.05, ema_kimg=2.0, tick_kimg=0.5, snap_kimg=5.0,
+                   sample_every_kimg=5.0, metrics_every_kimg=10.0, metrics_images=256),
+    # The earlier PyTorch reproduction's scale (64 px), on one or a few GPUs.
+    "repro-64": dict(kimg=5000.0, batch=32, r1_gamma=0.1, ema_kimg=10.0, tick_kimg=4.0, snap_kimg=100.0,
+                     sample_every_kimg=50.0, metrics_every_kimg=200.0, metrics_images=1000, workers=4),
+    # The paper's: 256 px, batch 16, about 250k iterations (4,000 kimg), 8 GPUs.
+    "paper-256": dict(kimg=4000.0, batch=16, r1_gamma=10.0, ema_kimg=5.0, tick_kimg=4.0, snap_kimg=100.0,
+                      sample_every_kimg=50.0, metrics_every_kimg=200.0, metrics_images=1000, workers=4),
+}
+
+
+def training_preset(name: str) -> TrainingConfig:
+    """The training configuration of a preset (its network preset included)."""
+    network = network_preset(name)
+    return TrainingConfig(network=network, preset=name, **TRAINING_PRESETS[name])
 
 
 def to_dict(config) -> dict:
