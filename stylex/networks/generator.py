@@ -72,12 +72,16 @@ class StyleConv(nn.Module):
 
     def forward(self, state: SynthesisState, styles, noise_mode="const", fused=False) -> SynthesisState:
         x = modulated_conv2d(state.x, self.weight * self.weight_gain, styles, up=self.up, fused=fused)
+        return SynthesisState(self.add_noise_bias_act(x, noise_mode), state.img)
+
+    def add_noise_bias_act(self, x: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
+        """What follows the modulated conv. Separate so AttFind can compute the conv output of
+        many one-channel style edits by linearity and finish them here."""
         if noise_mode == "random":
             x = x + torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device, dtype=x.dtype) * self.noise_strength
         elif noise_mode == "const":
             x = x + self.noise_const * self.noise_strength
-        x = lrelu(x + self.bias.reshape(1, -1, 1, 1))
-        return SynthesisState(x, state.img)
+        return lrelu(x + self.bias.reshape(1, -1, 1, 1))
 
 
 class ToRGB(nn.Module):
