@@ -1,0 +1,379 @@
+"""The AttFind records file: Step A for N images, written incrementally and resumable.
+
+Layout (HDF5). Attributes: `format`, `version`, `meta` (JSON provenance: checkpoint and classifier
+paths and fingerprints, data spec, split, seed), `conditioning`, `shift`, `include_torgb`,
+`class_names` and `layers` (JSON), `shard` ([rank, world]). Datasets, N images, S coordinates of
+the analysed StyleSpace, S_all of all style layers, C classes:
+
+    image_index [N]        the images' indices in their dataset split
+    labels      [N]        their dataset labels (-1 if unknown)
+    images      [N,3,R,R]  uint8 copies of the originals (for figures and reconstruction metrics)
+    latents     [N,w_dim]  w = E(x)
+    conditions  [N,C]      c = the classifier output the generator was conditioned on
+    real_logits [N,C]      C(x)
+    base_logits [N,C]      C(G(s)): the reference point of every effect
+    styles      [N,S_all]  s, every style layer (toRGB included) so images can be re-rendered
+    style_min, style_max [S]  extremes over the N images (of the analysed coordinates)
+    effect      [N,2,S,C]  logits(C(G(s'))) - base_logits; [:,0] toward style_min, [:,1] toward style_max
+    disc_base [N], disc_effect [N,2,S]   only with a discriminator: D(G(s)) and D(G(s')) - D(G(s))
+    done        [N]        1 once an image's effects are on disk
+
+Everything but `effect`, `disc_effect` and `done` is written once, to a temporary file that is
+renamed into place, so a file that exists is always complete up to its done mask. Afterwards only
+rows of preallocated fixed-size datasets are overwritten (no HDF5 metadata changes), an image's
+row before its done flag, with a flush after each image. A run killed at any moment (even with
+kill -9) resumes at the first image not done and ends with the same records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from stylex.attfind.effects import DiscriminatorScore, image_effects
+from stylex.errors import StylexError
+from stylex.stylespace import StyleLayer, StyleSpace
+
+FORMAT = "stylex-attfind-records"
+VERSION = 1
+
+
+def condition_from_logits(logits: torch.Tensor, conditioning: str) -> torch.Tensor:
+    """The generator's condition from classifier logits: `probs` (softmax) or `logits`."""
+    if conditioning == "probs":
+        return torch.softmax(logits, dim=1)
+    if conditioning == "logits":
+        return logits
+    raise ValueError(f"conditioning must be probs or logits, got {conditioning!r}")
+
+
+def images_to_uint8(images: torch.Tensor) -> np.ndarray:
+    """[-1, 1] float NCHW -> uint8 NCHW."""
+    return ((images.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def uint8_to_images(data: np.ndarray) -> torch.Tensor:
+    """uint8 NCHW -> [-1, 1] float NCHW."""
+    return torch.from_numpy(np.asarray(data)).float() / 127.5 - 1
+
+
+@dataclass
+class Records:
+    """A records file read into memory (arrays as documented in the module docstring)."""
+
+    path: Path
+    meta: dict
+    conditioning: str
+    shift: float
+    include_torgb: bool
+    class_names: list[str]
+    layers: tuple[StyleLayer, ...]
+    shard: tuple[int, int]
+    image_index: np.ndarray
+    labels: np.ndarray
+    images: np.ndarray
+    latents: np.ndarray
+    conditions: np.ndarray
+    real_logits: np.ndarray
+    base_logits: np.ndarray
+    styles: np.ndarray
+    style_min: np.ndarray
+    style_max: np.ndarray
+    effect: np.ndarray
+    done: np.ndarray
+    disc_base: np.ndarray | None = None
+    disc_effect: np.ndarray | None = None
+
+    @property
+    def num_images(self) -> int:
+        return len(self.image_index)
+
+    @property
+    def num_classes(self) -> int:
+        return self.base_logits.shape[1]
+
+    @property
+    def space(self) -> StyleSpace:
+        """The analysed StyleSpace (the coordinates of `effect`, `style_min`, `style_max`)."""
+        return StyleSpace(self.layers, include_torgb=self.include_torgb)
+
+    @property
+    def full_space(self) -> StyleSpace:
+        """All style layers (the coordinates of `styles`)."""
+        return StyleSpace(self.layers, include_torgb=True)
+
+    @property
+    def full_index(self) -> np.ndarray:
+        """[S]: the position of each analysed coordinate in `styles`."""
+        space, full = self.space, self.full_space
+        return np.array([full.flat_index(*space.locate(k)) for k in range(space.size)], dtype=np.int64)
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """[N]: the classifier's decision on each image's reconstruction (Step C splits by it)."""
+        return self.base_logits.argmax(axis=1)
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.done.all())
+
+
+_ARRAYS = ("image_index", "labels", "images", "latents", "conditions", "real_logits", "base_logits",
+           "styles", "style_min", "style_max", "effect", "done")
+
+
+def load_records(path: str | Path, require_complete: bool = True) -> Records:
+    """Read a records file. With `require_complete`, a file whose images are not all done is an error
+    that says how to finish it."""
+    path = Path(path)
+    if not path.is_file():
+        raise StylexError(f"records file {path} does not exist; create it with `stylex attfind`")
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != FORMAT:
+                raise StylexError(f"{path} is not a stylex AttFind records file")
+            if int(f.attrs["version"]) != VERSION:
+                raise StylexError(f"records file {path} has version {f.attrs['version']}; this stylex reads {VERSION}")
+            arrays = {name: f[name][()] for name in _ARRAYS}
+            disc = {name: f[name][()] if name in f else None for name in ("disc_base", "disc_effect")}
+            attrs = dict(f.attrs)
+    except OSError as exc:
+        raise StylexError(
+            f"records file {path} could not be read ({exc}); it is damaged: delete it and re-run"
+        ) from exc
+    records = Records(
+        path=path,
+        meta=json.loads(attrs["meta"]),
+        conditioning=str(attrs["conditioning"]),
+        shift=float(attrs["shift"]),
+        include_torgb=bool(attrs["include_torgb"]),
+        class_names=json.loads(attrs["class_names"]),
+        layers=tuple(StyleLayer(*layer) for layer in json.loads(attrs["layers"])),
+        shard=tuple(int(v) for v in attrs["shard"]),
+        **arrays,
+        **disc,
+    )
+    records.done = records.done.astype(bool)
+    if require_complete and not records.complete:
+        raise StylexError(
+            f"records file {path} is incomplete ({int(records.done.sum())} of {records.num_images} images done); "
+            "re-run the same `stylex attfind` command to finish it (or merge its shards)"
+        )
+    return records
+
+
+def _settings(meta, conditioning, shift, include_torgb, shard, image_index, with_disc) -> dict:
+    """What must match for a run to resume an existing records file."""
+    return dict(meta=meta, conditioning=conditioning, shift=float(shift), include_torgb=bool(include_torgb),
+                shard=list(shard), image_index=[int(i) for i in image_index], discriminator=bool(with_disc))
+
+
+def _file_settings(path: Path) -> dict:
+    with h5py.File(path, "r") as f:
+        return _settings(json.loads(f.attrs["meta"]), str(f.attrs["conditioning"]), f.attrs["shift"],
+                         f.attrs["include_torgb"], f.attrs["shard"], f["image_index"][()], "disc_effect" in f)
+
+
+@torch.no_grad()
+def _base_pass(G, E, classifier, images, conditioning, batch, device, discriminator):
+    """Everything per image that is not an edit: latents, conditions, logits, style vectors."""
+    full = G.stylespace(include_torgb=True)
+    out = {k: [] for k in ("latents", "conditions", "real_logits", "base_logits", "styles", "disc_base")}
+    for start in range(0, len(images), batch):
+        x = images[start : start + batch].to(device)
+        real_logits = classifier(x)
+        c = condition_from_logits(real_logits, conditioning)
+        w = E(x)
+        styles = G.styles(w, c)
+        base = G.synthesis(styles, noise_mode="const")
+        for key, value in (("latents", w), ("conditions", c), ("real_logits", real_logits),
+                           ("base_logits", classifier(base)), ("styles", full.flatten(styles))):
+            out[key].append(value.float().cpu())
+        if discriminator:
+            out["disc_base"].append(discriminator(base, c).float().cpu())
+    return {k: torch.cat(v).numpy() for k, v in out.items() if v}
+
+
+def _create(path, G, E, classifier, images, labels, image_index, class_names, conditioning, shift,
+            include_torgb, batch, device, discriminator, meta, shard) -> None:
+    """Compute the per-image base values and write a new records file atomically."""
+    base = _base_pass(G, E, classifier, images, conditioning, batch, device, discriminator)
+    n, c = len(images), base["base_logits"].shape[1]
+    class_names = list(class_names) if class_names else [str(i) for i in range(c)]
+    if len(class_names) != c:
+        raise StylexError(f"{len(class_names)} class names given for a classifier with {c} outputs")
+    space = G.stylespace(include_torgb=include_torgb)
+    full = G.stylespace(include_torgb=True)
+    index = [full.flat_index(*space.locate(k)) for k in range(space.size)]
+    analysed = base["styles"][:, index]
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs.update(
+                format=FORMAT, version=VERSION, meta=json.dumps(meta, sort_keys=True), conditioning=conditioning,
+                shift=float(shift), include_torgb=bool(include_torgb), shard=np.array(shard, dtype=np.int64),
+                class_names=json.dumps(class_names),
+                layers=json.dumps([[l.name, l.kind, l.resolution, l.channels] for l in space.layers]),
+            )
+            f["image_index"] = np.asarray(image_index, dtype=np.int64)
+            f["labels"] = np.asarray(labels, dtype=np.int64)
+            f.create_dataset("images", data=images_to_uint8(images), compression="gzip", chunks=(1, *images.shape[1:]))
+            for key in ("latents", "conditions", "real_logits", "base_logits", "styles"):
+                f[key] = base[key]
+            f["style_min"], f["style_max"] = analysed.min(axis=0), analysed.max(axis=0)
+            # Written in full now so their storage is allocated: later writes only overwrite rows.
+            f["effect"] = np.zeros((n, 2, space.size, c), dtype=np.float32)
+            f["done"] = np.zeros(n, dtype=np.uint8)
+            if discriminator:
+                f["disc_base"] = base["disc_base"]
+                f["disc_effect"] = np.zeros((n, 2, space.size), dtype=np.float32)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def compute_records(
+    path: str | Path,
+    G,
+    E,
+    classifier: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    labels=None,
+    *,
+    image_index=None,
+    class_names=None,
+    conditioning: str = "probs",
+    shift: float = 1.0,
+    include_torgb: bool = False,
+    batch: int = 256,
+    device: str | torch.device = "cpu",
+    discriminator: DiscriminatorScore | None = None,
+    meta: dict | None = None,
+    shard: tuple[int, int] = (0, 1),
+    overwrite: bool = False,
+    progress: bool = True,
+    on_image: Callable[[int], None] | None = None,
+) -> Records:
+    """Step A of AttFind for `images`, written to (or resumed from) the records file `path`.
+
+    Args:
+        path: the records file; if it exists with the same settings, the run resumes it.
+        G, E: the trained generator and encoder (eval mode, on `device`).
+        classifier: images in [-1, 1] -> logits (on `device`).
+        images: [N, 3, R, R] in [-1, 1], the images to analyse (kept on the CPU).
+        labels: their dataset labels (None: unknown, stored as -1).
+        image_index: their indices in the dataset split (default 0..N-1), for provenance.
+        class_names: names of the classifier's classes (default "0", "1", ...).
+        conditioning: `probs` or `logits`, as the generator was trained.
+        shift: how far each coordinate moves toward its extreme (1 = all the way).
+        include_torgb: also analyse the toRGB styles.
+        batch: images per call in the base pass and edited images per call in the effects.
+        device: where G, E and the classifier are.
+        discriminator: optional `(images, conditions) -> scores`; records D's change per edit.
+        meta: JSON-serialisable provenance (checkpoint, classifier, data...); must match to resume.
+        shard: (rank, world): only images with index % world == rank get their effects (the
+            other rows stay not done); shards of one run merge with `merge_records`.
+        overwrite: replace an existing file made with other settings instead of refusing.
+        progress: show a progress bar. on_image: called with each image's row once it is on disk.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = len(images)
+    image_index = np.arange(n) if image_index is None else np.asarray(image_index)
+    labels = np.full(n, -1) if labels is None else np.asarray(labels)
+    meta = json.loads(json.dumps(meta or {}, sort_keys=True))  # as it reads back from the file
+    wanted = _settings(meta, conditioning, shift, include_torgb, shard, image_index, discriminator is not None)
+    if path.exists() and not overwrite:
+        try:
+            found = _file_settings(path)
+        except (OSError, KeyError) as exc:
+            raise StylexError(
+                f"{path} exists but is not a readable records file ({exc}); delete it or pass --overwrite"
+            ) from exc
+        if found != wanted:
+            differ = ", ".join(k for k in wanted if wanted[k] != found[k])
+            raise StylexError(
+                f"records file {path} was made with other settings ({differ}); "
+                "use another --out, or --overwrite to replace it"
+            )
+    else:
+        _create(path, G, E, classifier, images, labels, image_index, class_names, conditioning, shift,
+                include_torgb, batch, device, discriminator, meta, shard)
+    records = load_records(path, require_complete=False)
+    rank, world = shard
+    todo = [i for i in range(n) if i % world == rank and not records.done[i]]
+    space = G.stylespace(include_torgb=include_torgb)
+    full = records.full_space
+    style_min = torch.from_numpy(records.style_min).to(device)
+    style_max = torch.from_numpy(records.style_max).to(device)
+    with h5py.File(path, "r+") as f:
+        for i in tqdm(todo, desc="AttFind", unit="img", disable=not progress):
+            styles = full.unflatten(torch.from_numpy(records.styles[i : i + 1]).to(device))
+            condition = torch.from_numpy(records.conditions[i : i + 1]).to(device)
+            result = image_effects(G, classifier, styles, space, style_min, style_max, shift, batch,
+                                   discriminator, condition)
+            records.effect[i] = result.effect.cpu().numpy()
+            f["effect"][i] = records.effect[i]
+            if discriminator:
+                records.disc_effect[i] = result.disc.cpu().numpy()
+                f["disc_effect"][i] = records.disc_effect[i]
+            f.flush()
+            f["done"][i] = 1
+            f.flush()
+            records.done[i] = True
+            if on_image:
+                on_image(i)
+    return records
+
+
+def shard_path(out: str | Path, rank: int, world: int) -> Path:
+    """The file of one shard of a sharded run writing `out`."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.shard{rank}-of-{world}{out.suffix}")
+
+
+def merge_records(shards: list[str | Path], out: str | Path) -> Records:
+    """Merge the shard files of one run into `out` (each image's effects from the shard that did it)."""
+    if not shards:
+        raise StylexError("merge needs at least one shard file")
+    parts = [load_records(p, require_complete=False) for p in shards]
+    first = parts[0]
+    for part in parts[1:]:
+        same = (part.meta == first.meta and part.shift == first.shift and part.include_torgb == first.include_torgb
+                and np.array_equal(part.image_index, first.image_index)
+                and np.allclose(part.styles, first.styles, atol=1e-4))
+        if not same:
+            raise StylexError(f"{part.path} is not a shard of the same run as {first.path}; merge shards of one run")
+    out = Path(out)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(first.path, tmp)
+        with h5py.File(tmp, "r+") as f:
+            f.attrs["shard"] = np.array([0, 1], dtype=np.int64)
+            done = first.done.copy()
+            for part in parts[1:]:
+                rows = np.flatnonzero(part.done & ~done)
+                for i in rows:
+                    f["effect"][i] = part.effect[i]
+                    if part.disc_effect is not None:
+                        f["disc_effect"][i] = part.disc_effect[i]
+                done |= part.done
+            f["done"][...] = done.astype(np.uint8)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return load_records(out, require_complete=False)

@@ -1,0 +1,149 @@
+"""AttFind Step A: the batched, cached effects equal the one-at-a-time reference; the records file is
+complete, resumes after kill -9 to the same numbers, and shards merge into the single-run file."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from stylex.attfind.effects import image_effects, image_effects_reference
+from stylex.attfind.records import compute_records, load_records, merge_records, shard_path
+from stylex.errors import StylexError
+
+
+def build_tiny(seed=0):
+    """A tiny random StylEx (16 px G and E) and a small classifier, identical in every process."""
+    from stylex.networks import Encoder, Generator
+
+    torch.manual_seed(seed)
+    G = Generator(resolution=16, c_dim=2, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32)
+    for layer in G.layers:  # non-zero noise and biases so every part of a layer is exercised
+        layer.bias.data.normal_(0, 0.5)
+        if hasattr(layer, "noise_strength"):
+            layer.noise_strength.data.fill_(0.2)
+    E = Encoder(resolution=16, w_dim=32, channel_base=256, channel_max=32)
+    classifier = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, stride=2, padding=1), torch.nn.LeakyReLU(0.2), torch.nn.Flatten(),
+        torch.nn.Linear(8 * 8 * 8, 2),
+    )
+    classifier[-1].weight.data *= 30  # a sensitive classifier, so edits move its logits clearly
+    images = torch.rand(6, 3, 16, 16) * 2 - 1
+    return G.eval(), E.eval(), classifier.eval(), images
+
+
+def run_records(path, tiny, **kwargs):
+    G, E, classifier, images = tiny
+    return compute_records(path, G, E, classifier, images, labels=[0, 1, 0, 1, 0, 1], class_names=["a", "b"],
+                           batch=48, meta={"test": True}, progress=False, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return build_tiny()
+
+
+@pytest.fixture(scope="module")
+def full_run(tiny, tmp_path_factory):
+    return run_records(tmp_path_factory.mktemp("full") / "records.h5", tiny)
+
+
+@pytest.mark.parametrize("include_torgb", [False, True])
+def test_batched_effects_equal_reference(tiny, include_torgb):
+    G, E, classifier, images = tiny
+    with torch.no_grad():
+        styles = G.styles(E(images[:3]), torch.softmax(classifier(images[:3]), 1))
+    space = G.stylespace(include_torgb=include_torgb)
+    flat = space.flatten(styles)
+    s_min, s_max = flat.min(0).values, flat.max(0).values
+    one = [s[1:2] for s in styles]
+    D = lambda img, c: img.mean(dim=[1, 2, 3]) * 3 + c[:, 0]  # noqa: E731  a stand-in discriminator score
+    c = torch.tensor([[0.3, 0.7]])
+    ref = image_effects_reference(G, classifier, one, space, s_min, s_max, 0.8, discriminator=D, condition=c)
+    # An odd batch size splits layers into uneven calls.
+    fast = image_effects(G, classifier, one, space, s_min, s_max, 0.8, batch=14, discriminator=D, condition=c)
+    assert fast.effect.shape == (2, space.size, 2)
+    assert ref.effect.abs().max() > 0.1  # the edits do move the classifier
+    torch.testing.assert_close(fast.effect, ref.effect, atol=1e-4, rtol=0)
+    torch.testing.assert_close(fast.disc, ref.disc, atol=1e-4, rtol=0)
+    assert G.fused_modconv is None  # the fast path restores the generator's setting
+
+
+def test_records_file_contents(tiny, full_run):
+    G, E, classifier, images = tiny
+    rec = load_records(full_run.path)
+    space = rec.space
+    assert rec.complete and rec.num_images == 6 and rec.class_names == ["a", "b"]
+    assert rec.effect.shape == (6, 2, space.size, 2) and rec.styles.shape == (6, G.stylespace(True).size)
+    analysed = rec.styles[:, rec.full_index]
+    np.testing.assert_array_equal(rec.style_min, analysed.min(0))
+    np.testing.assert_array_equal(rec.style_max, analysed.max(0))
+    np.testing.assert_array_equal(rec.labels, [0, 1, 0, 1, 0, 1])
+    assert rec.images.dtype == np.uint8 and rec.images.shape == (6, 3, 16, 16)
+    # Row 4 equals the reference computation from the stored style vector.
+    styles = rec.full_space.unflatten(torch.from_numpy(rec.styles[4:5]))
+    ref = image_effects_reference(G, classifier, styles, space, torch.from_numpy(rec.style_min),
+                                  torch.from_numpy(rec.style_max))
+    np.testing.assert_allclose(rec.effect[4], ref.effect.numpy(), atol=1e-4)
+    with torch.no_grad():
+        np.testing.assert_allclose(rec.real_logits, classifier(images).numpy(), atol=1e-5)
+
+
+KILL_SCRIPT = """
+import sys, torch
+torch.set_num_threads(1)
+sys.path.insert(0, {tests!r})
+from test_attfind_records import build_tiny, run_records
+def report(i):
+    print("done", i, flush=True)
+run_records({path!r}, build_tiny(), on_image=report)
+print("finished", flush=True)
+"""
+
+
+def test_resume_after_kill_9_gives_identical_records(tiny, full_run, tmp_path):
+    path = tmp_path / "records.h5"
+    script = KILL_SCRIPT.format(tests=str(Path(__file__).parent), path=str(path))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if len(lines) == 2:  # two images on disk, the third in progress
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    partial = load_records(path, require_complete=False)
+    assert 2 <= partial.done.sum() < 6
+    with pytest.raises(StylexError, match="incomplete"):
+        load_records(path)
+    done_before = partial.done.copy()
+    resumed = run_records(path, tiny)
+    assert resumed.complete
+    final = load_records(path)
+    for name in ("styles", "base_logits", "style_min", "style_max", "effect"):
+        np.testing.assert_array_equal(getattr(final, name), getattr(full_run, name), err_msg=name)
+    assert done_before.sum() < 6
+
+
+def test_shards_merge_into_the_single_run(tiny, full_run, tmp_path):
+    out = tmp_path / "records.h5"
+    shards = [shard_path(out, r, 2) for r in range(2)]
+    for rank, p in enumerate(shards):
+        part = run_records(p, tiny, shard=(rank, 2))
+        assert list(np.flatnonzero(part.done)) == list(range(rank, 6, 2))
+    merged = merge_records(shards, out)
+    assert merged.complete and merged.shard == (0, 1)
+    np.testing.assert_array_equal(merged.effect, full_run.effect)
+
+
+def test_other_settings_are_refused(tiny, full_run):
+    with pytest.raises(StylexError, match="shift"):
+        run_records(full_run.path, tiny, shift=0.5)
+    with pytest.raises(StylexError, match="does not exist"):
+        load_records(full_run.path.with_name("missing.h5"))
