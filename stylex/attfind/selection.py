@@ -1,0 +1,330 @@
+"""AttFind Steps B-E (stylex-method.md section 4): from the effect tensor to a ranked list of
+attributes, and the per-image explanations.
+
+An attribute is one StyleSpace coordinate moved in one direction (0: toward its minimum over the
+analysed images, 1: toward its maximum); it "pushes toward class y" when it raises y's logit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from stylex.errors import StylexError
+from stylex.runtime import atomic_write_bytes
+
+MODES = ("auto", "binary", "one-vs-all", "one-vs-one")
+
+
+@dataclass
+class SelectionOptions:
+    top_k: int = 10  # attributes per greedy search (per class, or per class pair)
+    threshold: float = 0.2  # t: a logit change that counts as moving an image
+    flip_factor: float = 5.0  # an image stops steering the search once its pushes add up to flip_factor * t
+    unstable_filter: bool = True  # zero the effects of images that react to too many edits
+    unstable_count: int = 750  # ... more than this many entries
+    unstable_logit: float = 2.0  # ... with |effect| above this many logits
+    mode: str = "auto"  # auto (binary for 2 classes, else one-vs-all) | binary | one-vs-all | one-vs-one
+    discriminator_limit: float | None = None  # reject candidates that change D by more than this (None: off)
+
+
+@dataclass
+class Attribute:
+    """One selected (coordinate, direction) and what it does on the analysed images."""
+
+    rank: int  # 1-based position in its list
+    coordinate: int  # flat index in the analysed StyleSpace
+    direction: int  # 0: toward the coordinate's minimum, 1: toward its maximum
+    toward_class: int  # the class this direction pushes toward
+    score: float  # the list's ranking score (see `select_attributes`)
+    mean_effect: list[float]  # mean logit change of each class over all stable images, in `direction`
+    images_moved: int  # images of the list's source classes pushed toward their target by more than t
+    name: str = ""  # e.g. "b16.conv1[37]"
+    layer: int = -1  # generator layer number
+    channel: int = -1  # channel within the layer
+
+
+@dataclass
+class AttributeList:
+    """A greedy search result: attributes pushing images of `source` (None: every other class) toward
+    `target`. The binary combined list has target 0 and source None; its entries push toward class 0
+    in `direction` and toward class 1 in the opposite direction."""
+
+    target: int
+    source: int | None
+    attributes: list[Attribute]
+
+
+@dataclass
+class Selection:
+    mode: str  # binary | one-vs-all | one-vs-one
+    options: SelectionOptions
+    class_names: list[str]
+    attributes: list[Attribute]  # the main ranked list (binary: Step E's combined list)
+    lists: list[AttributeList]  # every greedy search (binary: toward class 0, toward class 1)
+    unstable: list[int] = field(default_factory=list)  # rows whose effects were zeroed (Step B)
+    num_images: int = 0
+
+    def edits_toward(self, target: int, source: int | None = None, top_k: int | None = None):
+        """The top attributes as (coordinate, direction) pairs that push toward `target` (for images
+        of class `source` in one-vs-one mode)."""
+        if self.mode == "binary":
+            pairs = [(a.coordinate, a.direction if a.toward_class == target else 1 - a.direction)
+                     for a in self.attributes]
+        else:
+            wanted = source if self.mode == "one-vs-one" else None
+            found = [lst for lst in self.lists if lst.target == target and lst.source == wanted]
+            if not found:
+                raise StylexError(f"the selection has no list toward class {target} from {source}")
+            pairs = [(a.coordinate, a.direction) for a in found[0].attributes]
+        return pairs[:top_k] if top_k else pairs
+
+
+def unstable_images(effect: np.ndarray, count: int = 750, logit: float = 2.0) -> np.ndarray:
+    """Step B: [N] bool, True for images with more than `count` entries of |effect| > `logit`."""
+    return (np.abs(effect) > logit).reshape(len(effect), -1).sum(axis=1) > count
+
+
+def greedy_toward(
+    toward: np.ndarray,
+    top_k: int,
+    threshold: float = 0.2,
+    flip_factor: float = 5.0,
+    disc: np.ndarray | None = None,
+    disc_limit: float | None = None,
+) -> list[tuple[int, int]]:
+    """Step D: greedy search for the edits that push a set of images toward one class.
+
+    Args:
+        toward: [n, 2, S], each edit's change of the target class's logit on the n source images.
+        top_k: how many edits to find (fewer if nothing pushes any more).
+        threshold, flip_factor: an image stops steering the search once its accumulated positive
+            push reaches flip_factor * threshold (it is considered flipped).
+        disc, disc_limit: optional [n, 2, S] discriminator changes; a candidate whose mean |change|
+            on the images it moves by more than `threshold` exceeds `disc_limit` is rejected.
+    Returns: (direction, coordinate) pairs in the order found.
+    """
+    n, _, size = toward.shape
+    push = np.maximum(toward, 0).reshape(n, 2 * size).astype(np.float64)
+    disc = None if disc is None or disc_limit is None else np.abs(disc).reshape(n, 2 * size)
+    acc = np.zeros(n)
+    chosen: list[tuple[int, int]] = []
+    while len(chosen) < top_k and n:
+        active = acc < flip_factor * threshold
+        if not active.any():
+            break
+        means = push[active].mean(axis=0)
+        j = int(means.argmax())
+        if means[j] <= 0:
+            break
+        if disc is not None:
+            moved = push[:, j] > threshold
+            if moved.any() and disc[moved, j].mean() > disc_limit:
+                push[:, j] = 0
+                continue
+        chosen.append(divmod(j, size))
+        acc += push[:, j]
+        push[:, j] = 0
+    return chosen
+
+
+def _resolve_mode(mode: str, num_classes: int) -> str:
+    if mode not in MODES:
+        raise StylexError(f"selection mode {mode!r} unknown; allowed: {', '.join(MODES)}")
+    if mode == "auto":
+        return "binary" if num_classes == 2 else "one-vs-all"
+    if mode == "binary" and num_classes != 2:
+        raise StylexError(f"binary selection needs a 2-class classifier, this one has {num_classes}; "
+                          "use one-vs-all or one-vs-one")
+    return mode
+
+
+def select_attributes(
+    effect: np.ndarray,
+    predicted: np.ndarray,
+    options: SelectionOptions | None = None,
+    class_names: list[str] | None = None,
+    space=None,
+    disc_effect: np.ndarray | None = None,
+) -> Selection:
+    """Steps B-E: the attributes that most move the classifier's decisions.
+
+    Args:
+        effect: [N, 2, S, C] from the records.
+        predicted: [N] the classifier's class for each image (Step C splits by it).
+        options: see `SelectionOptions`.
+        class_names: names for the C classes (default "0", "1", ...).
+        space: the analysed StyleSpace, to name coordinates (optional).
+        disc_effect: [N, 2, S] discriminator changes, used only with options.discriminator_limit.
+
+    Scores: the binary combined list ranks (d, k) by mean_i effect[i, d, k, 0] + mean_i
+    effect[i, 1-d, k, 1] over all images (Step E); the one-vs-all and one-vs-one lists rank by the
+    mean push toward their target over their source images.
+    """
+    options = options or SelectionOptions()
+    n, _, size, num_classes = effect.shape
+    class_names = list(class_names or [str(c) for c in range(num_classes)])
+    mode = _resolve_mode(options.mode, num_classes)
+    if options.discriminator_limit is not None and disc_effect is None:
+        raise StylexError("the discriminator filter needs records made with a discriminator score "
+                          "(`stylex attfind --discriminator-score`)")
+    unstable = (unstable_images(effect, options.unstable_count, options.unstable_logit)
+                if options.unstable_filter else np.zeros(n, dtype=bool))
+    effect = np.where(unstable[:, None, None, None], 0.0, effect)
+    predicted = np.asarray(predicted)
+
+    def search(target, rows):
+        disc = None if disc_effect is None else disc_effect[rows]
+        return greedy_toward(effect[rows, :, :, target], options.top_k, options.threshold, options.flip_factor,
+                             disc, options.discriminator_limit)
+
+    def attribute(rank, d, k, target, score, moved):
+        a = Attribute(rank=rank, coordinate=int(k), direction=int(d), toward_class=int(target), score=float(score),
+                      mean_effect=[float(v) for v in effect[:, d, k].mean(axis=0)], images_moved=int(moved))
+        if space is not None:
+            a.layer, a.channel = space.locate(int(k))
+            a.name = space.name(int(k))
+        return a
+
+    def ranked_list(target, source):
+        """The search toward `target` and its attributes ranked by mean push (returns both)."""
+        rows = predicted != target if source is None else predicted == source
+        found = search(target, rows)
+        scored = [(effect[rows, d, k, target].mean(), d, k) for d, k in found]
+        scored.sort(key=lambda t: -t[0])
+        moved = [(effect[rows, d, k, target] > options.threshold).sum() for _, d, k in scored]
+        attrs = [attribute(r + 1, d, k, target, s, m) for r, ((s, d, k), m) in enumerate(zip(scored, moved))]
+        return AttributeList(target, source, attrs), found
+
+    if mode == "binary":
+        (list0, found0), (list1, found1) = ranked_list(0, None), ranked_list(1, None)
+        entries = list(found0)
+        seen = {k for _, k in entries}
+        for d, k in found1:  # Step E: class-1 entries with a new coordinate, flipped to push toward class 0
+            if k not in seen:
+                entries.append((1 - d, k))
+                seen.add(k)
+        scored = [(effect[:, d, k, 0].mean() + effect[:, 1 - d, k, 1].mean(), d, k) for d, k in entries]
+        scored.sort(key=lambda t: -t[0])
+        attributes = []
+        for rank, (score, d, k) in enumerate(scored, start=1):
+            moved = ((effect[predicted == 1, d, k, 0] > options.threshold).sum()
+                     + (effect[predicted == 0, 1 - d, k, 1] > options.threshold).sum())
+            attributes.append(attribute(rank, d, k, 0, score, moved))
+        lists = [list0, list1]
+    else:
+        pairs = ([(y, None) for y in range(num_classes)] if mode == "one-vs-all" else
+                 [(y, z) for y in range(num_classes) for z in range(num_classes) if y != z])
+        lists = [ranked_list(y, z)[0] for y, z in pairs]
+        attributes = sorted((a for lst in lists for a in lst.attributes), key=lambda a: -a.score)
+        attributes = [dataclasses.replace(a, rank=r) for r, a in enumerate(attributes, start=1)]
+    return Selection(mode, options, class_names, attributes, lists, [int(i) for i in np.flatnonzero(unstable)], n)
+
+
+def select_from_records(records, options: SelectionOptions | None = None) -> Selection:
+    """`select_attributes` on a loaded records file."""
+    return select_attributes(records.effect, records.predicted, options, records.class_names, records.space,
+                             records.disc_effect)
+
+
+def explain_image(
+    effect: np.ndarray,
+    target: int,
+    top_k: int = 5,
+    candidates: list[tuple[int, int]] | None = None,
+) -> list[tuple[int, int, float]]:
+    """A per-image explanation: the edits that push one image most toward `target`.
+
+    Args:
+        effect: the image's [2, S, C] effects.
+        target: the class to push toward.
+        top_k: how many edits.
+        candidates: None ranks every (direction, coordinate) (`independent`); a list of
+            (coordinate, direction) pairs ranks only those, e.g. the global attributes (`subset`).
+    Returns: (coordinate, direction, logit change of `target`) triples, strongest first.
+    """
+    toward = effect[:, :, target]
+    if candidates is None:
+        order = np.argsort(-toward.reshape(-1), kind="stable")[:top_k]
+        return [(int(j % toward.shape[1]), int(j // toward.shape[1]), float(toward.reshape(-1)[j])) for j in order]
+    scored = sorted(((float(toward[d, k]), k, d) for k, d in candidates), key=lambda t: -t[0])[:top_k]
+    return [(int(k), int(d), v) for v, k, d in scored]
+
+
+# -- attributes.json ------------------------------------------------------------------------------
+
+
+def attributes_path(records_path: str | Path) -> Path:
+    """Where the selection of a records file is written: attributes.json in its folder."""
+    return Path(records_path).parent / "attributes.json"
+
+
+def _attribute_json(a: Attribute, class_names: list[str]) -> dict:
+    data = dataclasses.asdict(a)
+    data["direction_name"] = "to_max" if a.direction else "to_min"
+    data["toward_class_name"] = class_names[a.toward_class]
+    data["mean_effect"] = dict(zip(class_names, a.mean_effect))
+    return data
+
+
+def selection_to_json(selection: Selection, records_path: str | Path | None = None) -> dict:
+    names = selection.class_names
+    return {
+        "format": "stylex-attfind-attributes",
+        "version": 1,
+        "records": None if records_path is None else str(records_path),
+        "mode": selection.mode,
+        "options": dataclasses.asdict(selection.options),
+        "class_names": names,
+        "num_images": selection.num_images,
+        "unstable_images": selection.unstable,
+        "attributes": [_attribute_json(a, names) for a in selection.attributes],
+        "lists": [
+            {"target": lst.target, "target_name": names[lst.target], "source": lst.source,
+             "source_name": None if lst.source is None else names[lst.source],
+             "attributes": [_attribute_json(a, names) for a in lst.attributes]}
+            for lst in selection.lists
+        ],
+    }
+
+
+def save_selection(selection: Selection, path: str | Path, records_path: str | Path | None = None) -> Path:
+    path = Path(path)
+    text = json.dumps(selection_to_json(selection, records_path), indent=2) + "\n"
+    atomic_write_bytes(path, text.encode())
+    return path
+
+
+def _attribute_from_json(data: dict, class_names: list[str]) -> Attribute:
+    known = {f.name for f in dataclasses.fields(Attribute)}
+    values = {k: v for k, v in data.items() if k in known}
+    values["mean_effect"] = [float(data["mean_effect"][c]) for c in class_names]
+    return Attribute(**values)
+
+
+def load_selection(path: str | Path) -> Selection:
+    """Read an attributes.json written by `save_selection`."""
+    path = Path(path)
+    if not path.is_file():
+        raise StylexError(f"attributes file {path} does not exist; run `stylex attfind select --records FILE` first")
+    try:
+        data = json.loads(path.read_text())
+        names = data["class_names"]
+        return Selection(
+            mode=data["mode"],
+            options=SelectionOptions(**data["options"]),
+            class_names=names,
+            attributes=[_attribute_from_json(a, names) for a in data["attributes"]],
+            lists=[
+                AttributeList(lst["target"], lst["source"], [_attribute_from_json(a, names) for a in lst["attributes"]])
+                for lst in data["lists"]
+            ],
+            unstable=data["unstable_images"],
+            num_images=data["num_images"],
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StylexError(f"attributes file {path} is not a valid stylex attributes file ({exc})") from exc
