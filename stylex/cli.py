@@ -17,6 +17,7 @@ from stylex.errors import StylexError
 # Sub-command name -> module under stylex.commands, in pipeline order.
 COMMANDS = {
     "info": "info",
+    "prepare": "prepare",
 }
 
 
