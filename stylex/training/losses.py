@@ -1,0 +1,274 @@
+"""All loss maths of StylEx training (stylex-method.md section 3), in one place.
+
+The pure functions at the top compute each term from tensors (and are tested on hand-computed
+cases). `StylexLoss` runs the networks for one training phase on one micro-batch, adds the terms
+with their weights and back-propagates; the loop owns the optimizers and the schedule.
+
+Phases: `encoder` (x' = G(E(x), C(x)): adversarial + reconstruction + classifier KL), `noise`
+(G(mapping(z), c of a random real image), with style mixing: adversarial), `pl` (lazy path-length
+regularization of G), `d` (D on real images and the fakes of the last G step) and `r1` (lazy R1
+on real images). Every image D sees goes through the augmenter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from stylex.errors import StylexError
+
+# ---------------------------------------------------------------------------------------------
+# The terms.
+
+
+def generator_adversarial(fake_scores: torch.Tensor, kind: str = "logistic") -> torch.Tensor:
+    """G's adversarial loss: non-saturating logistic softplus(-D(G)) or hinge -D(G), batch mean."""
+    if kind == "hinge":
+        return -fake_scores.mean()
+    return F.softplus(-fake_scores).mean()
+
+
+def discriminator_adversarial(real_scores: torch.Tensor, fake_scores: torch.Tensor, kind: str = "logistic"):
+    """D's adversarial loss: softplus(D(fake)) + softplus(-D(real)), or the hinge
+    relu(1 + D(fake)) + relu(1 - D(real)); each part is a batch mean."""
+    if kind == "hinge":
+        return F.relu(1 + fake_scores).mean() + F.relu(1 - real_scores).mean()
+    return F.softplus(fake_scores).mean() + F.softplus(-real_scores).mean()
+
+
+def kl_divergence(target_logits: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """KL(softmax(target) || softmax(logits)), summed over classes, averaged over the batch."""
+    target_log_p = F.log_softmax(target_logits.float(), dim=1)
+    log_q = F.log_softmax(logits.float(), dim=1)
+    return (target_log_p.exp() * (target_log_p - log_q)).sum(dim=1).mean()
+
+
+def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference."""
+    return (a.float() - b.float()).abs().mean()
+
+
+def r1_penalty(real_scores: torch.Tensor, real_images: torch.Tensor) -> torch.Tensor:
+    """Per-image squared norm of dD(x)/dx (real_images must require grad); differentiable."""
+    (grad,) = torch.autograd.grad(real_scores.sum(), real_images, create_graph=True)
+    return grad.float().square().sum(dim=[1, 2, 3])
+
+
+def path_lengths(images: torch.Tensor, ws: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """Per-image length of the Jacobian-vector product J_w^T y, y = noise / sqrt(H*W), averaged over
+    the style layers (StyleGAN2's path length); differentiable."""
+    y = noise / math.sqrt(images.shape[2] * images.shape[3])
+    (grad,) = torch.autograd.grad((images * y).sum(), ws, create_graph=True)
+    return grad.float().square().sum(dim=2).mean(dim=1).sqrt()
+
+
+def condition_from_logits(logits: torch.Tensor, mode: str) -> torch.Tensor:
+    """The generator's condition from classifier logits: `probs` (softmax) or `logits` (as is)."""
+    return F.softmax(logits.float(), dim=1) if mode == "probs" else logits.float()
+
+
+def feature_distance(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
+    """LPIPS-style distance of two lists of feature maps: unit-normalise each position's channel
+    vector, squared difference summed over channels, averaged over positions, layers and batch."""
+    total = 0.0
+    for fa, fb in zip(a, b):
+        fa = fa.float() / (fa.float().square().sum(dim=1, keepdim=True).sqrt() + 1e-10)
+        fb = fb.float() / (fb.float().square().sum(dim=1, keepdim=True).sqrt() + 1e-10)
+        total = total + (fa - fb).square().sum(dim=1).mean()
+    return total / len(a)
+
+
+# ---------------------------------------------------------------------------------------------
+# Perceptual distance backends.
+
+ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # what torchvision's AlexNet_Weights.IMAGENET1K_V1 loads
+PERCEPTUAL_ALTERNATIVES = (
+    "offline alternatives: --perceptual classifier (distances of the frozen classifier's features) "
+    "or --perceptual none (no perceptual term)"
+)
+
+
+def check_lpips_available() -> None:
+    """Fail fast, before any training, when LPIPS cannot run offline: the package or its AlexNet
+    backbone weights are missing."""
+    try:
+        import lpips
+    except ImportError:
+        raise StylexError(
+            "--perceptual lpips needs the `lpips` package, which is not installed; install it with "
+            f"`pip install 'stylex[lpips]'` (or `pip install lpips`), or use the {PERCEPTUAL_ALTERNATIVES}"
+        ) from None
+    from pathlib import Path
+
+    linear = Path(lpips.__file__).parent / "weights" / "v0.1" / "alex.pth"
+    backbone = Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILE
+    where = {linear: "inside the lpips package", backbone: "torch's hub directory, $TORCH_HOME/hub/checkpoints"}
+    for needed, place in where.items():
+        if not needed.is_file():
+            raise StylexError(
+                f"--perceptual lpips needs the weights file {needed.name}, which is missing: torch looks for it "
+                f"at {needed} ({place}). Run once online (it downloads itself) or copy the file there; "
+                f"or use the {PERCEPTUAL_ALTERNATIVES}"
+            )
+
+
+class LpipsDistance(torch.nn.Module):
+    """LPIPS (AlexNet) between [-1, 1] images, frozen; images under 64 px are up-sampled to 64."""
+
+    def __init__(self):
+        super().__init__()
+        check_lpips_available()
+        import lpips
+
+        self.net = lpips.LPIPS(net="alex", verbose=False).eval().requires_grad_(False)
+
+    def forward(self, a, b):
+        if a.shape[-1] < 64:
+            a = F.interpolate(a, size=64, mode="bilinear", align_corners=False)
+            b = F.interpolate(b, size=64, mode="bilinear", align_corners=False)
+        return self.net(a, b).mean()
+
+
+PERCEPTUAL_KINDS = ("lpips", "classifier", "none")
+
+
+# ---------------------------------------------------------------------------------------------
+# The loss object.
+
+
+@dataclass
+class RealBatch:
+    """One micro-batch of real images and what the frozen classifier says about them."""
+
+    img: torch.Tensor  # [N, 3, R, R] in [-1, 1]
+    logits: torch.Tensor  # C(x)
+    c: torch.Tensor  # the generator/discriminator condition derived from the logits
+    maps: list[torch.Tensor] | None = None  # C's feature maps of x (perceptual=classifier only)
+
+
+class StylexLoss:
+    """Runs one phase of StylEx training on one micro-batch and accumulates its gradients.
+
+    Args:
+        G, D, E: generator, discriminator, encoder (in train mode).
+        classifier: frozen classifier: `classifier(x)` -> logits, `classifier.feature_maps(x)`.
+        cfg: the run's TrainingConfig (loss weights, intervals, conditioning, perceptual kind).
+        augment: callable applied to every image D sees.
+        autocast: context-manager factory for the forward passes (mixed precision), or None.
+        pl_mean: the path-length target, a one-element tensor kept by the caller (checkpointed).
+        compile: torch.compile the main-phase forward passes (regularization phases stay eager,
+            since they differentiate twice).
+    """
+
+    def __init__(self, G, D, E, classifier, cfg, augment, pl_mean, autocast=None, compile=False):
+        self.G, self.D, self.E, self.C, self.cfg = G, D, E, classifier, cfg
+        self.augment = augment
+        self.pl_mean = pl_mean
+        self.autocast = autocast or contextlib.nullcontext
+        if cfg.perceptual not in PERCEPTUAL_KINDS:
+            raise StylexError(f"--perceptual {cfg.perceptual}: unknown; allowed: {', '.join(PERCEPTUAL_KINDS)}")
+        self.lpips = LpipsDistance().to(pl_mean.device) if cfg.perceptual == "lpips" else None
+        run = torch.compile if compile else (lambda f: f)
+        self.synthesis, self.run_D, self.run_E = run(G.synthesis), run(D), run(E)
+
+    # -- shared pieces ------------------------------------------------------------------------
+
+    def classify_real(self, img: torch.Tensor) -> RealBatch:
+        """C(x) (and its feature maps when the perceptual term uses them), without gradients."""
+        with torch.no_grad(), self.autocast():
+            logits = self.C(img).float()
+            maps = self.C.feature_maps(img) if self.cfg.perceptual == "classifier" else None
+        return RealBatch(img, logits, condition_from_logits(logits, self.cfg.conditioning), maps)
+
+    def _perceptual(self, fake: torch.Tensor, real: RealBatch) -> torch.Tensor:
+        if self.cfg.perceptual == "classifier":
+            return feature_distance(self.C.feature_maps(fake), real.maps)
+        if self.cfg.perceptual == "lpips":
+            return self.lpips(fake, real.img)
+        return fake.new_zeros(())
+
+    def _noise_ws(self, n: int, device) -> torch.Tensor:
+        """[n, num_ws, w_dim] latents from random z; with probability style_mixing an image takes
+        its styles from a second z from a random layer on."""
+        G = self.G
+        ws = G.mapping(torch.randn(n, G.z_dim, device=device), update_w_avg=True)
+        ws = ws.unsqueeze(1).repeat(1, G.num_ws, 1)
+        if self.cfg.style_mixing > 0:
+            other = G.mapping(torch.randn(n, G.z_dim, device=device))
+            cutoff = torch.randint(1, G.num_ws, (n,), device=device)
+            cutoff = torch.where(torch.rand(n, device=device) < self.cfg.style_mixing, cutoff, G.num_ws)
+            later = torch.arange(G.num_ws, device=device).view(1, -1) >= cutoff.view(-1, 1)
+            ws = torch.where(later.unsqueeze(2), other.unsqueeze(1), ws)
+        return ws
+
+    # -- phases ---------------------------------------------------------------------------------
+
+    def encoder_phase(self, real: RealBatch, gain: float):
+        """Reconstruction step: returns (stats, total loss, detached reconstructions for D)."""
+        cfg = self.cfg
+        with self.autocast():
+            w = self.run_E(real.img)
+            fake = self.synthesis(self.G.styles(w, real.c), noise_mode="random")
+            fake_logits = self.C(fake)
+            adv = generator_adversarial(self.run_D(self.augment(fake), real.c).float(), cfg.adv_loss)
+            rec_x = l1(fake, real.img)
+            rec_p = self._perceptual(fake, real)
+            rec_w = l1(self.run_E(fake), w) if cfg.rec_w else fake.new_zeros(())
+            kl = kl_divergence(real.logits, fake_logits)
+        loss = adv + cfg.rec_l1 * rec_x + cfg.rec_perceptual * rec_p + cfg.rec_w * rec_w + cfg.cls_weight * kl
+        (loss * gain).backward()
+        stats = {"G/adv_enc": adv, "G/rec_l1": rec_x, "G/rec_perceptual": rec_p, "G/rec_w": rec_w, "G/kl": kl}
+        return {k: v.detach() for k, v in stats.items()}, loss.detach(), fake.detach()
+
+    def noise_phase(self, c: torch.Tensor, gain: float):
+        """Sampling step, condition c of random real images: returns (stats, total loss, detached fakes)."""
+        with self.autocast():
+            ws = self._noise_ws(c.shape[0], c.device)
+            fake = self.synthesis(self.G.styles(ws, c), noise_mode="random")
+            adv = generator_adversarial(self.run_D(self.augment(fake), c).float(), self.cfg.adv_loss)
+        (adv * gain).backward()
+        return {"G/adv_noise": adv.detach()}, adv.detach(), fake.detach()
+
+    def pl_phase(self, c: torch.Tensor, gain: float, reduce_mean=None):
+        """Lazy path-length regularization on a shrunken batch (weight x interval).
+
+        reduce_mean: averages a tensor over processes (so every process keeps the same target).
+        """
+        cfg, G = self.cfg, self.G
+        n = max(1, c.shape[0] // cfg.pl_batch_shrink)
+        with self.autocast():
+            ws = G.mapping(torch.randn(n, G.z_dim, device=c.device)).unsqueeze(1).repeat(1, G.num_ws, 1)
+            img = G.synthesis(G.styles(ws, c[:n]), noise_mode="random")
+        lengths = path_lengths(img, ws, torch.randn_like(img))
+        batch_mean = lengths.detach().mean()
+        if reduce_mean is not None:
+            batch_mean = reduce_mean(batch_mean)
+        self.pl_mean.copy_(self.pl_mean.lerp(batch_mean, cfg.pl_decay))
+        penalty = (lengths - self.pl_mean).square().mean()
+        loss = penalty * cfg.pl_weight * cfg.pl_interval
+        (loss * gain).backward()
+        return {"G/pl_penalty": penalty.detach(), "G/pl_mean": self.pl_mean.detach().clone()}, loss.detach()
+
+    def d_phase(self, real: RealBatch, fakes: list[torch.Tensor], gain: float):
+        """D on augmented real images and on the G step's fakes (all with the real condition)."""
+        with self.autocast():
+            real_scores = self.run_D(self.augment(real.img), real.c).float()
+            fake_scores = torch.cat([self.run_D(self.augment(f), real.c).float() for f in fakes])
+        loss = discriminator_adversarial(real_scores, fake_scores, self.cfg.adv_loss)
+        (loss * gain).backward()
+        stats = {"D/loss": loss, "D/real_score": real_scores.mean(), "D/fake_score": fake_scores.mean()}
+        return {k: v.detach() for k, v in stats.items()}, loss.detach()
+
+    def r1_phase(self, real: RealBatch, gain: float):
+        """Lazy R1 on augmented real images: gamma / 2 x penalty x interval."""
+        img = real.img.detach().requires_grad_(True)
+        with self.autocast():
+            scores = self.D(self.augment(img), real.c)
+        penalty = r1_penalty(scores, img).mean()
+        loss = penalty * (self.cfg.r1_gamma / 2) * self.cfg.r1_interval
+        (loss * gain).backward()
+        return {"D/r1_penalty": penalty.detach()}, loss.detach()

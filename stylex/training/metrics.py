@@ -1,0 +1,86 @@
+"""Held-out metrics during training: reconstruction L1, classifier agreement, KL, and a Fréchet
+distance of reconstructions and of noise samples to the real images.
+
+The Fréchet distance is Inception FID (torchmetrics) when torchmetrics and its Inception weights are
+present locally; otherwise it is computed on the frozen classifier's penultimate features and named
+`fd_classifier_*`, so it is never mistaken for FID.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from stylex.training.losses import condition_from_logits, kl_divergence
+
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # what torchmetrics' FID loads
+
+
+def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Fréchet distance of Gaussians fitted to two feature sets [N, F] (float64 throughout):
+    |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))."""
+    a, b = a.double(), b.double()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
+    # tr((S_a S_b)^(1/2)) = sum of square roots of the eigenvalues of S_a S_b (real, >= 0 in theory).
+    eig = torch.linalg.eigvals(cov_a @ cov_b).real.clamp(min=0)
+    return float((mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * eig.sqrt().sum())
+
+
+def inception_fid_available() -> bool:
+    """torchmetrics' FID can run offline: the package imports and its weights are in the torch hub dir."""
+    try:
+        import torchmetrics.image.fid  # noqa: F401
+    except ImportError:
+        return False
+    return (Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE).is_file()
+
+
+def _inception_fid(real: torch.Tensor, fake: torch.Tensor) -> float:
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    fid = FrechetInceptionDistance(normalize=True).to(real.device)
+    fid.update((real.clamp(-1, 1) + 1) / 2, real=True)
+    fid.update((fake.clamp(-1, 1) + 1) / 2, real=False)
+    return float(fid.compute())
+
+
+@torch.no_grad()
+def heldout_metrics(G, E, classifier, images: torch.Tensor, conditioning: str, batch: int = 64, seed: int = 0):
+    """Metrics of the (EMA) generator and encoder on held-out images [N, 3, R, R] in [-1, 1].
+
+    Reconstructions are G(E(x), C(x)) with constant noise; samples are G(mapping(z), C(x)) for
+    seeded z. Returns a dict of floats: rec_l1, agreement (share of reconstructions whose
+    classifier argmax equals the original's), kl, and fid_* or fd_classifier_* of reconstructions
+    and samples against the real images.
+    """
+    device = next(G.parameters()).device
+    z_gen = torch.Generator(device=device).manual_seed(seed)
+    l1_sum, agree, kl_sum = 0.0, 0, 0.0
+    real_all, rec_all, sample_all = [], [], []
+    for start in range(0, len(images), batch):
+        x = images[start : start + batch].to(device)
+        logits = classifier(x).float()
+        c = condition_from_logits(logits, conditioning)
+        rec = G.synthesis(G.styles(E(x), c)).clamp(-1, 1)
+        z = torch.randn(len(x), G.z_dim, device=device, generator=z_gen)
+        sample = G.synthesis(G.styles(G.mapping(z), c)).clamp(-1, 1)
+        rec_logits = classifier(rec).float()
+        l1_sum += float((rec - x).abs().mean(dim=[1, 2, 3]).sum())
+        agree += int((rec_logits.argmax(1) == logits.argmax(1)).sum())
+        kl_sum += float(kl_divergence(logits, rec_logits)) * len(x)
+        real_all.append(x)
+        rec_all.append(rec)
+        sample_all.append(sample)
+    n = len(images)
+    out = {"rec_l1": l1_sum / n, "agreement": agree / n, "kl": kl_sum / n}
+    real, rec, sample = torch.cat(real_all), torch.cat(rec_all), torch.cat(sample_all)
+    if inception_fid_available():
+        out["fid_recon"], out["fid_samples"] = _inception_fid(real, rec), _inception_fid(real, sample)
+    else:
+        feats = [torch.cat([classifier.features(t[i : i + batch]) for i in range(0, n, batch)])
+                 for t in (real, rec, sample)]
+        out["fd_classifier_recon"] = frechet_distance(feats[0], feats[1])
+        out["fd_classifier_samples"] = frechet_distance(feats[0], feats[2])
+    return out
