@@ -18,6 +18,7 @@ from stylex.errors import StylexError
 COMMANDS = {
     "info": "info",
     "prepare": "prepare",
+    "train": "train",
 }
 
 
