@@ -10,6 +10,7 @@ optionally center-cropped and resized to a power-of-two resolution, otherwise co
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from stylex.commands.common import power_of_two
 from stylex.errors import StylexError
 
 MANIFEST_NAME = "prepare_manifest.json"
@@ -369,7 +371,8 @@ def _copy_classes(
 def convert_plant_village(files: list[Path], out: Path, resolution: int | None, workers: int) -> dict:
     """Write out/<Plant>___<condition>/ folders; `plant-village:DIR` reads ___healthy ones as healthy, others as sick.
 
-    Folders without '___' (e.g. Mendeley's Background_without_leaves) are left out. Where a copy
+    Folders without '___' (e.g. Mendeley's Background_without_leaves) are left out and listed in the
+    manifest (a copy that spells classes differently shows up there). Where a copy
     holds several versions of the tree (Kaggle: color / grayscale / segmented), 'color' is used.
     """
     trees = _class_folders(files, lambda name: "___" in name)
@@ -383,12 +386,14 @@ def convert_plant_village(files: list[Path], out: Path, resolution: int | None, 
     root = colour[0] if colour else max(trees, key=lambda p: sum(len(v) for v in trees[p].values()))
     counts, bad = _copy_classes(trees[root], out, resolution, workers, "plant_village")
     healthy = sum(n for c, n in counts.items() if c.lower().endswith("___healthy"))
+    left_out = sorted({f.parent.name for f in files if f.parent.parent == root and f.parent.name not in counts})
     return {
         "images": sum(counts.values()),
         "classes": counts,
         "source_tree": str(root),
         "healthy": healthy,
         "sick": sum(counts.values()) - healthy,
+        "left_out_folders": left_out,
         "bad_files": bad,
     }
 
@@ -527,8 +532,11 @@ def prepare(
     recipe = RECIPES[name]
     out = Path(out)
     resolution = resolution or recipe.default_resolution
-    if resolution is not None and (resolution & (resolution - 1) or not 16 <= resolution <= 1024):
-        raise StylexError(f"--resolution {resolution} is not allowed; use a power of two from 16 to 1024")
+    if resolution is not None:
+        try:
+            power_of_two(str(resolution))
+        except argparse.ArgumentTypeError as exc:
+            raise StylexError(f"--resolution {exc}") from None
     if recipe.manual and not archives:
         print(recipe.manual)
         raise StylexError(

@@ -83,6 +83,7 @@ def test_plant_village_tar_uses_colour_tree_and_skips_non_classes(tmp_path):
     assert manifest["classes"] == {"Apple___Black_rot": 1, "Apple___healthy": 2, "Tomato___Leaf_Mold": 1}
     assert (manifest["healthy"], manifest["sick"]) == (2, 2)
     assert Path(manifest["source_tree"]).name == "color"
+    assert manifest["left_out_folders"] == ["Background_without_leaves"]
     assert (out / "Apple___Black_rot" / "b1.png").read_bytes() == (src / "color/Apple___Black_rot/b1.PNG").read_bytes()
     data = open_dataset(f"plant-village:{out}", 16, "all")
     assert data.class_names == ["healthy", "sick"] and sorted(data.labels.tolist()) == [0, 0, 1, 1]
@@ -197,12 +198,16 @@ def test_login_only_sources_print_the_manual_steps(tmp_path, capsys):
     assert "--archive FILE" in captured.err and captured.err.count("\n") == 1
 
 
-def test_bad_images_skipped_and_reported(tmp_path):
+def test_cli_skips_and_reports_bad_images(tmp_path, capsys):
     src = tmp_path / "afhq"
     for cls in ("cat", "dog", "wild"):
         _img(src / cls / f"{cls}.png")
     (src / "dog" / "broken.jpg").write_bytes(b"not an image")
-    manifest = prepare("afhq", tmp_path / "out", [src], workers=1)
+    out = tmp_path / "out"
+    assert main(["prepare", "afhq", "--out", str(out), "--archive", str(src), "--workers", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "3 images" in printed and "skipped 1 unreadable" in printed and f"--data afhq:{out}" in printed
+    manifest = _manifest(out)
     assert manifest["classes"] == {"cat": 1, "dog": 1, "wild": 1}
     assert len(manifest["bad_files"]) == 1 and "broken.jpg" in manifest["bad_files"][0]
 
@@ -220,6 +225,8 @@ def test_out_folder_rules_and_unsafe_archive(tmp_path):
     (tmp_path / "other" / "x.txt").write_text("x")
     with pytest.raises(StylexError, match="not empty"):
         prepare("afhq", tmp_path / "other", [src], workers=1)
+    with pytest.raises(StylexError, match="--resolution 100 is not allowed"):
+        prepare("afhq", tmp_path / "o1", [src], resolution=100, workers=1)
     with pytest.raises(StylexError, match="missing.zip does not exist"):
         prepare("afhq", tmp_path / "o2", [tmp_path / "missing.zip"], workers=1)
 

@@ -63,4 +63,6 @@ def run(args):
     print(f"prepared {manifest['title']}: {manifest['images']:,d} images in {args.out}")
     if bad:
         print(f"skipped {len(bad)} unreadable file(s), listed in {args.out}/prepare_manifest.json; first: {bad[0]}")
+    if manifest.get("left_out_folders"):
+        print(f"left out folders that are not classes: {', '.join(manifest['left_out_folders'])}")
     print(f"use it with: --data {manifest['spec']}")
