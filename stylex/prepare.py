@@ -167,7 +167,7 @@ def _write_one(src: Path, dst: Path, resolution: int | None) -> str | None:
             else:
                 im.load()
                 out = resize_center_crop(to_rgb(im), resolution)
-                out.save(tmp, format=Image.registered_extensions()[dst.suffix.lower()], quality=95)
+                out.save(tmp, format=Image.registered_extensions().get(dst.suffix.lower(), "PNG"), quality=95)
         os.replace(tmp, dst)
         return None
     except DECODE_ERRORS as exc:
