@@ -376,10 +376,16 @@ def load_classifier(path: str | Path, device="cpu", num_classes: int | None = No
                                info=ckpt.get("info", {}))
     else:
         clf = _load_foreign(path, kind, device, resolution)
-    if num_classes is not None and clf.num_classes != num_classes:
-        raise StylexError(f"classifier {path} has {clf.num_classes} classes but the data has {num_classes}; "
-                          "use a classifier trained on this data")
+    if num_classes is not None:
+        check_num_classes(clf, num_classes)
     return clf.to(device)
+
+
+def check_num_classes(clf: FrozenClassifier, num_classes: int) -> None:
+    """StylexError naming the classifier file when it does not have `num_classes` outputs."""
+    if clf.num_classes != num_classes:
+        raise StylexError(f"classifier {clf.path} has {clf.num_classes} classes but the data has {num_classes}; "
+                          "use a classifier trained on this data")
 
 
 @torch.no_grad()

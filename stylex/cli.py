@@ -17,6 +17,9 @@ from stylex.errors import StylexError
 # Sub-command name -> module under stylex.commands, in pipeline order.
 COMMANDS = {
     "info": "info",
+    "world": "world",
+    "train-classifier": "train_classifier",
+    "eval-classifier": "eval_classifier",
     "prepare": "prepare",
     "train": "train",
 }
