@@ -22,6 +22,9 @@ COMMANDS = {
     "eval-classifier": "eval_classifier",
     "prepare": "prepare",
     "train": "train",
+    "attfind": "attfind",
+    "explain": "explain",
+    "evaluate": "evaluate",
 }
 
 

@@ -43,18 +43,10 @@ from tqdm.auto import tqdm
 from stylex.attfind.effects import DiscriminatorScore, image_effects
 from stylex.errors import StylexError
 from stylex.stylespace import StyleLayer, StyleSpace
+from stylex.training.losses import condition_from_logits
 
 FORMAT = "stylex-attfind-records"
 VERSION = 1
-
-
-def condition_from_logits(logits: torch.Tensor, conditioning: str) -> torch.Tensor:
-    """The generator's condition from classifier logits: `probs` (softmax) or `logits`."""
-    if conditioning == "probs":
-        return torch.softmax(logits, dim=1)
-    if conditioning == "logits":
-        return logits
-    raise ValueError(f"conditioning must be probs or logits, got {conditioning!r}")
 
 
 def images_to_uint8(images: torch.Tensor) -> np.ndarray:

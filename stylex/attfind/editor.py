@@ -1,0 +1,94 @@
+"""Edit, render and classify the analysed images of a records file: the one tool the figures and
+the evaluation share.
+
+Coordinates are flat indices of the records' analysed StyleSpace; directions are 0 (toward the
+coordinate's minimum over the analysed images) and 1 (toward its maximum). An edit moves a
+coordinate `shift` of the way to its extreme (the records' shift unless told otherwise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+
+
+class Editor:
+    """Renders edited style vectors of the records' images with G and classifies them.
+
+    Args:
+        G: the generator the records were made with (eval mode, on `device`).
+        classifier: images in [-1, 1] -> logits (on `device`); may differ from the records' one
+            (classifier-specificity applies run A's attributes to classifier B).
+        records: a loaded `Records`.
+        device: where G and the classifier run.
+        batch: images per render / classifier call.
+    """
+
+    def __init__(self, G, classifier, records, device="cpu", batch: int = 64):
+        self.G, self.classifier, self.records = G, classifier, records
+        self.device = torch.device(device)
+        self.batch = batch
+        self.styles = torch.from_numpy(records.styles).float()  # [N, S_all] on the CPU
+        self.full_index = torch.from_numpy(records.full_index)
+        self.style_min = torch.from_numpy(records.style_min).float()
+        self.style_max = torch.from_numpy(records.style_max).float()
+        self.full_space = records.full_space
+        self.space = records.space
+        self.class_names = records.class_names
+
+    @property
+    def num_images(self) -> int:
+        return len(self.styles)
+
+    def coordinate_values(self, rows) -> torch.Tensor:
+        """[len(rows), S] analysed coordinates of the given images."""
+        return self.styles[torch.as_tensor(rows, dtype=torch.long)][:, self.full_index]
+
+    def target(self, coordinate: int, direction: int) -> float:
+        """The extreme an edit moves toward."""
+        return float((self.style_max if direction else self.style_min)[coordinate])
+
+    def edited(self, rows, edits: Iterable[tuple[int, int]], shift: float | None = None) -> torch.Tensor:
+        """Style vectors [len(rows), S_all] of the images with every (coordinate, direction) edit applied."""
+        shift = self.records.shift if shift is None else shift
+        flat = self.styles[torch.as_tensor(rows, dtype=torch.long)].clone()
+        for coordinate, direction in edits:
+            column = int(self.full_index[coordinate])
+            flat[:, column] += shift * (self.target(coordinate, direction) - flat[:, column])
+        return flat
+
+    def with_value(self, rows, coordinate: int, value: float) -> torch.Tensor:
+        """Style vectors of the images with one coordinate set to `value` (for sweeps)."""
+        flat = self.styles[torch.as_tensor(rows, dtype=torch.long)].clone()
+        flat[:, int(self.full_index[coordinate])] = value
+        return flat
+
+    @torch.no_grad()
+    def render(self, flat: torch.Tensor) -> torch.Tensor:
+        """Images [B, 3, R, R] in [-1, 1] (on the CPU) from full style vectors [B, S_all]."""
+        out = []
+        for start in range(0, len(flat), self.batch):
+            styles = self.full_space.unflatten(flat[start : start + self.batch].to(self.device))
+            out.append(self.G.synthesis(styles, noise_mode="const").clamp(-1, 1).cpu())
+        return torch.cat(out) if out else torch.empty(0)
+
+    @torch.no_grad()
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Classifier logits [B, C] (on the CPU)."""
+        out = [self.classifier(images[i : i + self.batch].to(self.device)).float().cpu()
+               for i in range(0, len(images), self.batch)]
+        return torch.cat(out) if out else torch.empty(0)
+
+    def base_images(self, rows=None) -> torch.Tensor:
+        """The reconstructions G(s) of the given images (all by default)."""
+        rows = np.arange(self.num_images) if rows is None else rows
+        return self.render(self.styles[torch.as_tensor(rows, dtype=torch.long)])
+
+    def real_images(self, rows=None) -> torch.Tensor:
+        """The original images stored in the records, in [-1, 1]."""
+        from stylex.attfind.records import uint8_to_images
+
+        rows = np.arange(self.num_images) if rows is None else np.asarray(rows)
+        return uint8_to_images(self.records.images[rows])

@@ -1,0 +1,220 @@
+"""`stylex attfind`: AttFind records for N images, then the attribute selection.
+
+Sub-actions: `stylex attfind select` re-runs the selection with other options; `stylex attfind
+merge` merges the shard files of an interrupted sharded run by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stylex.commands.common import add_device_arg, add_seed_arg, positive_int
+
+HELP = "find the StyleSpace attributes that drive the classifier (AttFind records + selection)"
+DESCRIPTION = """AttFind (stylex-method.md section 4). Step A renders every image with every style
+coordinate moved to its minimum and maximum and records the classifier's logits (records.h5,
+resumable: re-run the same command after an interruption). Steps B-E then select the attributes
+and write attributes.json beside the records.
+
+Examples:
+  stylex attfind --run runs/smile --data world/ --num-images 250 --out runs/smile/attfind/records.h5
+  stylex attfind select --records runs/smile/attfind/records.h5 --top-k 5 --mode one-vs-one
+  torchrun --nproc_per_node 4 -m stylex attfind --run runs/smile --data world/ --out records.h5
+  stylex attfind merge --out records.h5 records.shard0-of-4.h5 records.shard1-of-4.h5 ...
+"""
+
+
+def add_selection_arguments(parser) -> None:
+    """Options of Steps B-E (shared by `attfind` and `attfind select`)."""
+    from stylex.attfind.selection import MODES, SelectionOptions
+
+    d = SelectionOptions()
+    g = parser.add_argument_group("selection (Steps B-E)")
+    g.add_argument("--top-k", type=positive_int, default=d.top_k,
+                   help=f"attributes per greedy search (default {d.top_k})")
+    g.add_argument("--threshold", type=float, default=d.threshold,
+                   help=f"t: logit change that counts as moving an image (default {d.threshold})")
+    g.add_argument("--flip-factor", type=float, default=d.flip_factor,
+                   help=f"an image stops steering the search after pushes of flip_factor * t (default {d.flip_factor})")
+    g.add_argument("--mode", choices=MODES, default=d.mode,
+                   help="binary (2 classes), one-vs-all or one-vs-one (default auto: binary for 2 classes)")
+    g.add_argument("--no-unstable-filter", dest="unstable_filter", action="store_false",
+                   help="keep images that react to very many edits (Step B filter off)")
+    g.add_argument("--unstable-count", type=int, default=d.unstable_count,
+                   help="Step B: an image with more than this many large effects is zeroed "
+                        f"(default {d.unstable_count})")
+    g.add_argument("--unstable-logit", type=float, default=d.unstable_logit,
+                   help=f"Step B: an effect is large above this many logits (default {d.unstable_logit})")
+    g.add_argument("--discriminator-filter", type=float, default=None, metavar="LIMIT",
+                   help="reject candidates that change D's output by more than LIMIT on the images they move "
+                        "(off by default; needs records made with --discriminator-score)")
+
+
+def _selection_options(args):
+    from stylex.attfind.selection import SelectionOptions
+
+    return SelectionOptions(top_k=args.top_k, threshold=args.threshold, flip_factor=args.flip_factor,
+                            unstable_filter=args.unstable_filter, unstable_count=args.unstable_count,
+                            unstable_logit=args.unstable_logit, mode=args.mode,
+                            discriminator_limit=args.discriminator_filter)
+
+
+def add_arguments(parser):
+    from stylex.datasets import DATA_SPEC_HELP
+
+    sub = parser.add_subparsers(dest="action", metavar="[select|merge]")
+    select = sub.add_parser("select", help="re-run the attribute selection of a records file with other options",
+                            description="Re-run Steps B-E on a records file; writes attributes.json beside it.")
+    select.add_argument("--records", required=True, help="records file written by `stylex attfind`")
+    select.add_argument("--out", help="attributes file to write (default: attributes.json beside the records)")
+    add_selection_arguments(select)
+    merge = sub.add_parser("merge", help="merge the shard files of a sharded run",
+                           description="Merge shard files of one `stylex attfind` run into one records file.")
+    merge.add_argument("--out", required=True, help="merged records file to write")
+    merge.add_argument("shards", nargs="+", help="shard files (records.shardR-of-W.h5)")
+
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--run", help="training run directory (its newest checkpoint is used)")
+    source.add_argument("--checkpoint", help="training checkpoint file")
+    parser.add_argument("--data", help=DATA_SPEC_HELP + " (default: the run's training data)")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test", "all"),
+                        help="dataset split the images come from (default: test, the held-out one; for a world "
+                             "with a shortcut it is the shortcut-broken split)")
+    parser.add_argument("--classifier", help="classifier file (default: the one the run was trained with)")
+    parser.add_argument("--num-images", type=positive_int, default=250,
+                        help="images to analyse, a seeded random sample of the split (default 250)")
+    parser.add_argument("--out", help="records file to write or resume (e.g. runs/x/attfind/records.h5)")
+    parser.add_argument("--batch", type=positive_int, default=256,
+                        help="edited images rendered per call (default 256; lower it if memory runs out)")
+    parser.add_argument("--shift", type=float, default=1.0,
+                        help="how far a coordinate moves toward its extreme: 1 = all the way (default 1)")
+    parser.add_argument("--include-torgb", action="store_true",
+                        help="also analyse the toRGB style coordinates (default: modulated convs only)")
+    parser.add_argument("--discriminator-score", action="store_true",
+                        help="also record how each edit changes D's output (for --discriminator-filter)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing records file made with other settings")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_device_arg(parser)
+    add_seed_arg(parser)
+    add_selection_arguments(parser)
+
+
+def run(args):
+    if args.action == "select":
+        return _select(Path(args.records), args.out, _selection_options(args))
+    if args.action == "merge":
+        return _merge(args)
+    return _attfind(args)
+
+
+def _select(records_path: Path, out, options) -> int:
+    from stylex.attfind import attributes_path, load_records, save_selection, select_from_records
+
+    records = load_records(records_path)
+    selection = select_from_records(records, options)
+    path = save_selection(selection, out or attributes_path(records_path), records_path=records_path.name)
+    print(f"{len(selection.attributes)} attributes ({selection.mode}; {len(selection.unstable)} unstable images "
+          f"ignored) -> {path}")
+    for a in selection.attributes[:10]:
+        print(f"  #{a.rank:<3d} {a.name:<18s} {'to max' if a.direction else 'to min'} -> "
+              f"{selection.class_names[a.toward_class]:<12s} score {a.score:+.3f}  moves {a.images_moved} images")
+    return 0
+
+
+def _merge(args) -> int:
+    from stylex.attfind import merge_records
+
+    merged = merge_records([Path(p) for p in args.shards], Path(args.out))
+    print(f"merged {len(args.shards)} shards -> {args.out} ({int(merged.done.sum())} of {merged.num_images} done)")
+    return 0
+
+
+def _load_images(dataset, n: int, seed: int):
+    """A seeded random sample of n images of the split, in dataset order."""
+    import numpy as np
+    import torch
+
+    n = min(n, len(dataset))
+    index = np.sort(np.random.default_rng(seed).permutation(len(dataset))[:n])
+    items = [dataset[int(i)] for i in index]
+    return torch.stack([x for x, _ in items]), np.array([y for _, y in items]), index
+
+
+def _discriminator_scorer(checkpoint: Path, net_config, device):
+    """D of the checkpoint, scoring each image on its own (minibatch std over one image, so a score
+    does not depend on which other edits share its batch)."""
+    from stylex.training.checkpoint import load_checkpoint
+
+    D = net_config.build_discriminator()
+    D.load_state_dict(load_checkpoint(checkpoint)["D"])
+    D = D.to(device).eval().requires_grad_(False)
+    D.trunk.mbstd_group = min(D.trunk.mbstd_group, 1)
+    return lambda images, c: D(images, c)
+
+
+def _attfind(args) -> int:
+    from stylex.attfind import compute_records, shard_path
+    from stylex.attfind.context import file_sha256
+    from stylex.classifiers import load_classifier
+    from stylex.datasets import open_dataset
+    from stylex.errors import StylexError
+    from stylex.training.checkpoint import load_trained, resolve_checkpoint
+    from stylex.training.distributed import init_distributed, shutdown
+
+    if not (args.run or args.checkpoint):
+        raise StylexError("give the trained model: --run RUN_DIR or --checkpoint FILE")
+    if not args.out:
+        raise StylexError("--out is required: the records file to write, e.g. RUN_DIR/attfind/records.h5")
+    info = init_distributed(args.device)
+    try:
+        checkpoint = resolve_checkpoint(args.run or args.checkpoint)
+        trained = load_trained(checkpoint, info.device)
+        clf_path = args.classifier or trained.classifier_path
+        if not clf_path:
+            raise StylexError(f"the run of {checkpoint} does not name its classifier; pass --classifier")
+        data = args.data or trained.config.get("data")
+        if not data:
+            raise StylexError(f"the run of {checkpoint} does not name its data; pass --data")
+        G, E = trained.G, trained.E
+        dataset = open_dataset(data, G.resolution, split=args.split)  # the split seed `stylex train` uses
+        classifier = load_classifier(clf_path, info.device, num_classes=dataset.num_classes, resolution=G.resolution)
+        if trained.classifier_fingerprint and classifier.fingerprint != trained.classifier_fingerprint:
+            raise StylexError(f"classifier {clf_path} is not the one {checkpoint} was trained with (its weights "
+                              "differ); AttFind explains the classifier the generator was trained for")
+        images, labels, index = _load_images(dataset, args.num_images, args.seed)
+        world = dataset.meta.get("world")
+        meta = {
+            "checkpoint": str(Path(checkpoint).resolve()), "checkpoint_sha256": file_sha256(checkpoint),
+            "classifier": str(Path(clf_path).resolve()), "classifier_fingerprint": classifier.fingerprint,
+            "data": str(data), "split": args.split, "seed": args.seed,
+            "world": None if not world else {
+                "label": dataset.meta.get("label_factor"),
+                "shortcut": (world.get("shortcut") or {}).get("factor"),
+            },
+        }
+        disc = _discriminator_scorer(checkpoint, trained.net_config, info.device) if args.discriminator_score else None
+        out = Path(args.out)
+        target = shard_path(out, info.rank, info.world_size) if info.enabled else out
+        records = compute_records(
+            target, G, E, classifier, images, labels, image_index=index, class_names=dataset.class_names,
+            conditioning=trained.conditioning, shift=args.shift, include_torgb=args.include_torgb,
+            batch=args.batch, device=info.device, discriminator=disc, meta=meta, shard=(info.rank, info.world_size),
+            overwrite=args.overwrite, progress=info.is_main and not args.no_progress,
+        )
+        if info.enabled:
+            import torch.distributed as dist
+
+            dist.barrier()
+            if not info.is_main:
+                return 0
+            from stylex.attfind import merge_records
+
+            shards = [shard_path(out, r, info.world_size) for r in range(info.world_size)]
+            records = merge_records(shards, out)
+            for s in shards:
+                s.unlink()
+        print(f"records of {records.num_images} images x {records.space.size} coordinates -> {out}")
+        return _select(out, None, _selection_options(args)) if records.complete else 1
+    finally:
+        shutdown(info)

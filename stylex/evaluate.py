@@ -1,0 +1,241 @@
+"""Measured numbers for an AttFind result (stylex-method.md section 5). Every function returns a
+JSON-ready dict that states its sample size.
+
+- `sufficiency`: change the top-k attributes together, each in the direction that pushes toward
+  another class, and count the decisions that flip (curve for k = 1..top_k).
+- `baselines`: the same on the same generator and images for k random coordinates and for Wu et
+  al.'s StyleSpace detection (coordinates whose mean differs most between the classes, relative
+  to their spread).
+- `classifier_specificity`: attributes of run X applied to classifier Y, for two runs.
+- `reconstruction`: agreement, KL, L1 and a Fréchet distance of the reconstructions, and the same
+  distance for counterfactuals as k grows.
+- `ground_truth`: on the synthetic world, which factor each top attribute changes (by the factor
+  oracle) and causal recovery@k.
+
+Decisions are the classifier's on the reconstructions G(s), which is what every edit starts from.
+A flip toward class y means the edited image's argmax is y. For two classes every image is pushed
+toward the other class; for more, toward every other class, and rates are over (image, class) pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from stylex.attfind.editor import Editor
+from stylex.attfind.selection import Selection
+
+# (target class, source class) -> (coordinate, direction) edits, best first.
+EditPicker = Callable[[int, int], list[tuple[int, int]]]
+
+
+def base_predictions(editor: Editor) -> np.ndarray:
+    """The classifier's decisions on the reconstructions (with the editor's classifier)."""
+    return editor.logits(editor.base_images()).argmax(1).numpy()
+
+
+def _pairs(predicted: np.ndarray, num_classes: int) -> list[tuple[int, int, int]]:
+    """(row, source, target) for every image and every class other than its own."""
+    return [(r, int(p), y) for r, p in enumerate(predicted) for y in range(num_classes) if y != p]
+
+
+def flip_curve(editor: Editor, pick: EditPicker, top_k: int = 10, predicted: np.ndarray | None = None) -> dict:
+    """Flip rates for k = 1..top_k edits picked by `pick(target, source)`.
+
+    Args:
+        editor: renders and classifies.
+        pick: the edits to apply toward `target` to an image of class `source`.
+        top_k: the largest k.
+        predicted: the base decisions (computed if not given).
+    """
+    predicted = base_predictions(editor) if predicted is None else predicted
+    pairs = _pairs(predicted, editor.records.num_classes)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for r, source, target in pairs:
+        groups.setdefault((source, target), []).append(r)
+    curve = []
+    for k in range(1, top_k + 1):
+        flips = 0
+        for (source, target), rows in groups.items():
+            edits = pick(target, source)[:k]
+            logits = editor.logits(editor.render(editor.edited(rows, edits)))
+            flips += int((logits.argmax(1).numpy() == target).sum())
+        curve.append({"k": k, "flip_rate": flips / max(1, len(pairs)), "flips": flips})
+    return {"flip_rate": curve[-1]["flip_rate"], "top_k": top_k, "curve": curve,
+            "n_images": int(len(predicted)), "n_pairs": len(pairs)}
+
+
+def sufficiency(editor: Editor, selection: Selection, top_k: int = 10, predicted=None) -> dict:
+    """AttFind's sufficiency: the top-k selected attributes changed together."""
+    def pick(target, source):
+        return selection.edits_toward(target, source)
+
+    return {"what": "sufficiency", **flip_curve(editor, pick, top_k, predicted)}
+
+
+def _push_direction(editor: Editor, coordinates, target: int, source: int) -> list[tuple[int, int]]:
+    """For each coordinate, the direction whose mean recorded effect pushes class-`source` images
+    most toward `target` (the same information AttFind uses, so baselines differ only in which
+    coordinates they pick)."""
+    rows = editor.records.predicted == source
+    toward = editor.records.effect[rows][:, :, :, target].mean(axis=0) if rows.any() else np.zeros((2, 1))
+    return [(int(k), int(toward[:, k].argmax()) if rows.any() else 1) for k in coordinates]
+
+
+def random_baseline(editor: Editor, top_k: int = 10, seeds: int = 5, seed: int = 0, predicted=None) -> dict:
+    """k random coordinates (fresh draws per seed), each in its better direction."""
+    predicted = base_predictions(editor) if predicted is None else predicted
+    runs = []
+    for s in range(seeds):
+        coordinates = np.random.default_rng(seed + s).choice(editor.space.size, size=top_k, replace=False)
+        runs.append(flip_curve(editor, lambda t, src, c=coordinates: _push_direction(editor, c, t, src),
+                               top_k, predicted))
+    curve = [{"k": k + 1, "flip_rate": float(np.mean([r["curve"][k]["flip_rate"] for r in runs]))}
+             for k in range(top_k)]
+    rates = [r["flip_rate"] for r in runs]
+    return {"what": "random", "flip_rate": float(np.mean(rates)), "flip_rate_std": float(np.std(rates)),
+            "per_seed": rates, "seeds": seeds, "top_k": top_k, "curve": curve,
+            "n_images": runs[0]["n_images"], "n_pairs": runs[0]["n_pairs"]}
+
+
+def wu_scores(styles: np.ndarray, predicted: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
+    """Wu et al.'s detection for class `target` vs the rest: |mean_target - mean_rest| / std over
+    all images, per coordinate; and the direction (1: the target's mean is higher)."""
+    inside, outside = styles[predicted == target], styles[predicted != target]
+    if len(inside) == 0 or len(outside) == 0:
+        return np.zeros(styles.shape[1]), np.ones(styles.shape[1], dtype=int)
+    diff = inside.mean(axis=0) - outside.mean(axis=0)
+    return np.abs(diff) / (styles.std(axis=0) + 1e-8), (diff > 0).astype(int)
+
+
+def wu_baseline(editor: Editor, top_k: int = 10, predicted=None) -> dict:
+    """Wu et al. StyleSpace attribute detection on the same generator and images."""
+    predicted = base_predictions(editor) if predicted is None else predicted
+    styles = editor.coordinate_values(np.arange(editor.num_images)).numpy()
+
+    def pick(target, source):
+        score, direction = wu_scores(styles, predicted, target)
+        order = np.argsort(-score, kind="stable")[:top_k]
+        return [(int(k), int(direction[k])) for k in order]
+
+    return {"what": "wu", **flip_curve(editor, pick, top_k, predicted)}
+
+
+def baselines(editor: Editor, selection: Selection, top_k: int = 10, seeds: int = 5) -> dict:
+    """AttFind, random and Wu et al. on the same generator, classifier and images."""
+    predicted = base_predictions(editor)
+    return {"what": "baselines", "top_k": top_k, "n_images": int(len(predicted)),
+            "attfind": sufficiency(editor, selection, top_k, predicted),
+            "random": random_baseline(editor, top_k, seeds, predicted=predicted),
+            "wu": wu_baseline(editor, top_k, predicted)}
+
+
+def classifier_specificity(runs: dict[str, tuple], top_k: int = 10) -> dict:
+    """The matrix of flip rates of run X's attributes (its generator, images and selection) judged by
+    run Y's classifier.
+
+    Args:
+        runs: name -> (G, classifier, records, selection, device) for each run (two in the paper).
+        top_k: attributes changed together.
+    """
+    matrix, sizes = {}, {}
+    for x, (G, _, records, selection, device) in runs.items():
+        matrix[x] = {}
+        for y, (_, classifier, *_rest) in runs.items():
+            result = sufficiency(Editor(G, classifier, records, device), selection, top_k)
+            matrix[x][y] = result["flip_rate"]
+            sizes[x] = result["n_images"]
+    return {"what": "classifier_specificity", "top_k": top_k, "rows": "attributes of run",
+            "columns": "classifier of run", "matrix": matrix, "n_images": sizes}
+
+
+def _frechet(real: torch.Tensor, fake: torch.Tensor, editor: Editor) -> tuple[str, float]:
+    """Inception FID when its weights are available offline, else the Fréchet distance of the
+    classifier's penultimate features (named so it is never mistaken for FID)."""
+    from stylex.training.metrics import _inception_fid, frechet_distance, inception_fid_available
+
+    if inception_fid_available():
+        return "fid", _inception_fid(real.to(editor.device), fake.to(editor.device))
+
+    extract = getattr(editor.classifier, "features", editor.classifier)  # plain callables: their logits
+
+    def features(images):
+        with torch.no_grad():
+            return torch.cat([extract(images[i : i + editor.batch].to(editor.device)).float().cpu()
+                              for i in range(0, len(images), editor.batch)])
+
+    return "fd_classifier", frechet_distance(features(real), features(fake))
+
+
+def reconstruction(editor: Editor, selection: Selection | None = None, top_k: int = 10) -> dict:
+    """Reconstruction quality of the analysed images, and the Fréchet distance of counterfactuals
+    (the top-k attributes applied, toward the other class) as k grows (k = 0 is the reconstructions)."""
+    from stylex.training.losses import kl_divergence
+
+    real = editor.real_images()
+    rec = editor.base_images()
+    real_logits, rec_logits = editor.logits(real), editor.logits(rec)
+    name, fd = _frechet(real, rec, editor)
+    out = {"what": "reconstruction", "n_images": len(real),
+           "agreement": float((real_logits.argmax(1) == rec_logits.argmax(1)).float().mean()),
+           "kl": float(kl_divergence(real_logits, rec_logits)),
+           "l1": float((rec - real).abs().mean()), name: fd}
+    if selection is not None:
+        predicted = rec_logits.argmax(1).numpy()
+        pairs = _pairs(predicted, editor.records.num_classes)
+        source = predicted if selection.mode == "one-vs-one" else [None] * len(predicted)
+        curve = [{"k": 0, name: fd}]
+        for k in range(1, top_k + 1):
+            flat = torch.cat([editor.edited([r], selection.edits_toward(t, source[r], k)) for r, _, t in pairs])
+            curve.append({"k": k, name: _frechet(real, editor.render(flat), editor)[1]})
+        out["counterfactual_curve"] = curve
+    return out
+
+
+def _total_variation(p: dict[str, torch.Tensor], q: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Mean total-variation distance per factor between two sets of oracle distributions."""
+    return {f: float(0.5 * (p[f] - q[f]).abs().sum(dim=1).mean()) for f in p}
+
+
+def ground_truth(editor: Editor, selection: Selection, oracle, top_k: int = 10,
+                 factors_used: dict[str, str] | None = None) -> dict:
+    """Which world factor each top attribute changes, and causal recovery@k.
+
+    Each attribute is applied to every image in the direction that pushes it toward another class
+    (binary: its own direction on images of the other class, the opposite one on images of its
+    class); the factor oracle reads every factor on the reconstructions and on the edited images,
+    and a factor's change is the mean total-variation distance of the two predictive distributions
+    (0: unchanged, 1: always changed). The dominant factor is the one that changes most.
+
+    Args:
+        editor: renders the records' images.
+        selection: the attributes.
+        oracle: `stylex.oracle.FactorOracle` (or any object with `probabilities(images)`).
+        top_k: how many attributes.
+        factors_used: role -> factor name of the factors the classifier may use, e.g.
+            {"label": "smile", "shortcut": "background"}; recovery@k is reported for each.
+    """
+    predicted = editor.records.predicted
+    rows = np.arange(editor.num_images)
+    base = oracle.probabilities(editor.base_images())
+    per_attribute = []
+    for a in selection.attributes[:top_k]:
+        parts = [(rows[predicted != a.toward_class], a.direction)]
+        if selection.mode == "binary":
+            parts.append((rows[predicted == a.toward_class], 1 - a.direction))
+        order = np.concatenate([g for g, _ in parts])
+        edited = editor.render(torch.cat([editor.edited(g, [(a.coordinate, d)]) for g, d in parts]))
+        change = _total_variation(oracle.probabilities(edited), {f: v[order] for f, v in base.items()})
+        dominant = max(change, key=change.get)
+        per_attribute.append({"rank": a.rank, "name": a.name, "coordinate": a.coordinate,
+                              "direction": a.direction, "toward_class": editor.class_names[a.toward_class],
+                              "factor_change": change, "dominant_factor": dominant, "n_images": len(order)})
+    out = {"what": "ground_truth", "top_k": top_k, "n_images": editor.num_images, "attributes": per_attribute,
+           "top1_dominant_factor": per_attribute[0]["dominant_factor"] if per_attribute else None}
+    for role, factor in (factors_used or {}).items():
+        hits = np.cumsum([p["dominant_factor"] == factor for p in per_attribute])
+        at_k = [{"k": k + 1, "recovery": float(hits[k] / (k + 1))} for k in range(len(hits))]
+        out[f"recovery_{role}"] = {"factor": factor, "at_k": at_k}
+    return out
