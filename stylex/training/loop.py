@@ -154,6 +154,7 @@ class Trainer:
         self.stop_requested = False
         self._stats: dict[str, list] = {}
         self._kind_time: dict[str, list] = {}
+        self._data = None  # the data iterator, started at the first batch (after any resume)
 
     # -- set-up helpers -----------------------------------------------------------------------
 
@@ -174,6 +175,8 @@ class Trainer:
         return iter(loader)
 
     def _next_real(self):
+        if self._data is None:
+            self._data = self._loader_iter()
         img = next(self._data)[0].to(self.device, non_blocking=True).to(memory_format=self.memory_format)
         return self.loss.classify_real(img)
 
@@ -202,6 +205,7 @@ class Trainer:
         self.loss_scale = counters.pop("loss_scale")
         self.good_in_a_row = counters.pop("good_in_a_row")
         self.counters.update(counters)
+        self._data = None
         ranks = state["rank_states"]
         if len(ranks) == self.dist.world_size:
             _set_rng_state(ranks[self.dist.rank], self.device)
@@ -411,7 +415,6 @@ class Trainer:
         with contextlib.suppress(ValueError):  # signal handlers only work in the main thread
             for sig in (signal.SIGINT, signal.SIGTERM):
                 handlers[sig] = signal.signal(sig, self._request_stop)
-        self._data = self._loader_iter()
         path, metrics, interrupted = None, {}, False
         tick_start, tick_nimg = time.perf_counter(), counters["nimg"]
         try:

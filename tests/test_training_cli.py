@@ -1,0 +1,68 @@
+"""`stylex train` end to end on a tiny world: dry run, a short run, refusing to overwrite, resume,
+and the instant LPIPS error."""
+
+import json
+import sys
+
+import pytest
+import torch
+
+from stylex.classifiers import build_classifier, save_classifier
+from stylex.cli import main
+from stylex.training import checkpoint as ckpt
+from stylex.world import generate_world
+
+SMALL = ["--batch", "4", "--no-progress", "--perceptual", "classifier", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train_cli")
+    world = generate_world(root / "world", 40, 32, label="smile", seed=0, progress=False)
+    torch.manual_seed(0)
+    classifier = root / "smile.pt"
+    save_classifier(classifier, build_classifier("small-cnn", 2, width=4), arch="small-cnn",
+                    arch_kwargs={"width": 4}, class_names=["frown", "smile"], input_size=32, normalization=None)
+    return root, ["--data", str(world), "--classifier", str(classifier)]
+
+
+def test_dry_run_prints_resolved_config(files, capsys):
+    root, inputs = files
+    assert main(["train", *inputs, "--out", str(root / "dry"), "--dry-run", "--g-lr", "0.001", *SMALL]) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert config["g_lr"] == 0.001 and config["batch"] == 4 and config["network"]["c_dim"] == 2
+    assert len(config["classifier_fingerprint"]) == 64 and config["class_names"] == ["frown", "smile"]
+    assert not (root / "dry").exists()
+
+
+def test_run_refuse_resume_force(files, capsys):
+    root, inputs = files
+    out = root / "run"
+    assert main(["train", *inputs, "--out", str(out), "--kimg", "0.008", *SMALL]) == 0
+    assert (out / "config.json").is_file() and (out / "stats.jsonl").is_file() and (out / "tensorboard").is_dir()
+    assert [p.name for p in (out / "samples").iterdir()] == ["samples-000000000008.png"]
+    assert ckpt.latest_checkpoint(out).name == "checkpoint-000000000008.pt"
+    last = json.loads((out / "stats.jsonl").read_text().splitlines()[-1])
+    assert 0 <= last["metrics/agreement"] <= 1 and "metrics/fd_classifier_recon" in last
+
+    assert main(["train", *inputs, "--out", str(out), *SMALL]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["train", "--out", str(out), "--resume", "--g-lr", "0.1", *SMALL]) == 2
+    assert "g_lr differ" in capsys.readouterr().err
+    assert main(["train", "--out", str(out), "--resume", "--kimg", "0.016", *SMALL]) == 0
+    assert ckpt.latest_checkpoint(out).name == "checkpoint-000000000016.pt"
+    assert ckpt.load_trained(out).step == 4
+
+    assert main(["train", *inputs, "--out", str(out), "--kimg", "0.004", "--force", *SMALL]) == 0
+    assert [p.name for p in ckpt.list_checkpoints(out)] == ["checkpoint-000000000004.pt"]
+
+
+def test_lpips_fails_before_anything_is_written(files, capsys, monkeypatch):
+    root, inputs = files
+    monkeypatch.setitem(sys.modules, "lpips", None)  # as on a machine without the package
+    args = ["train", *inputs, "--out", str(root / "lpips"), "--batch", "4", "--device", "cpu"]
+    assert main(args + ["--perceptual", "lpips"]) == 2
+    err = capsys.readouterr().err
+    assert "lpips" in err and "--perceptual classifier" in err and "--perceptual none" in err
+    assert main(args) == 2  # lpips is the default
+    assert not (root / "lpips").exists()
