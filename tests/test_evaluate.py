@@ -1,0 +1,130 @@
+"""Evaluation on a hand-computable stand-in: a "generator" that shows style vectors as 1x1 images
+and a linear classifier, so every flip, baseline pick and factor change can be worked out by hand."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from stylex import evaluate
+from stylex.attfind.editor import Editor
+from stylex.attfind.records import Records, images_to_uint8
+from stylex.attfind.selection import SelectionOptions, select_from_records
+from stylex.stylespace import StyleLayer
+
+# Two analysed coordinates (one conv layer) and one toRGB style that is carried along.
+LAYERS = (StyleLayer("b4.conv1", "conv", 4, 2), StyleLayer("b4.torgb", "torgb", 4, 1))
+STYLES = np.array([[-1.0, -1.0, 0.0], [-0.5, 0.2, 0.0], [1.0, 0.6, 0.0], [0.8, -0.2, 0.0]], dtype=np.float32)
+
+
+class PixelG:
+    """Renders a style vector as a 1x1 image whose channels are the style values."""
+
+    def synthesis(self, styles, noise_mode="const"):
+        return torch.cat(styles, dim=1)[:, :, None, None]
+
+
+def linear_classifier(sign=1.0):
+    """Logits [-f/2, f/2] with f = s0 + 2 s1 read from the pixel (sign=-1: the opposite classifier)."""
+    def classify(images):
+        f = sign * (images[:, 0, 0, 0] + 2 * images[:, 1, 0, 0])
+        return torch.stack([-f / 2, f / 2], dim=1)
+    return classify
+
+
+def make_records(classify) -> Records:
+    styles = torch.from_numpy(STYLES)
+    lo, hi = STYLES[:, :2].min(0), STYLES[:, :2].max(0)
+    base = classify(styles[:, :, None, None])
+    effect = np.zeros((4, 2, 2, 2), dtype=np.float32)
+    for d, target in enumerate((lo, hi)):
+        for k in range(2):
+            edited = styles.clone()
+            edited[:, k] = float(target[k])
+            effect[:, d, k] = (classify(edited[:, :, None, None]) - base).numpy()
+    n = len(STYLES)
+    return Records(
+        path=Path("in-memory.h5"), meta={}, conditioning="probs", shift=1.0, include_torgb=False,
+        class_names=["neg", "pos"], layers=LAYERS, shard=(0, 1), image_index=np.arange(n), labels=np.zeros(n, int),
+        images=images_to_uint8(styles[:, :, None, None]), latents=np.zeros((n, 1)), conditions=np.zeros((n, 2)),
+        real_logits=base.numpy(), base_logits=base.numpy(), styles=STYLES, style_min=lo, style_max=hi,
+        effect=effect, done=np.ones(n, bool),
+    )
+
+
+@pytest.fixture
+def setup():
+    records = make_records(linear_classifier())
+    selection = select_from_records(records, SelectionOptions(top_k=2))
+    return Editor(PixelG(), linear_classifier(), records), selection
+
+
+def test_selection_of_the_stand_in(setup):
+    _, selection = setup
+    # Worked out by hand: coordinate 1 (score 1.6) before coordinate 0 (score 1.0), both "to min" toward neg.
+    assert [(a.coordinate, a.direction) for a in selection.attributes] == [(1, 0), (0, 0)]
+    assert [round(a.score, 4) for a in selection.attributes] == [1.6, 1.0]
+
+
+def test_sufficiency_and_baselines_by_hand(setup):
+    editor, selection = setup
+    # Base decisions: f = -3, -0.1, 2.2, 0.4 -> neg, neg, pos, pos.
+    np.testing.assert_array_equal(evaluate.base_predictions(editor), [0, 0, 1, 1])
+    # k=1 moves s1 to 0.6 (toward pos) or -1 (toward neg): f = 0.2, 0.7 | -1.0, -1.2: all four flip.
+    result = evaluate.sufficiency(editor, selection, top_k=2)
+    assert result["flip_rate"] == 1.0 and [c["flip_rate"] for c in result["curve"]] == [1.0, 1.0]
+    assert result["n_images"] == 4 and result["n_pairs"] == 4
+    # Wu et al.: coordinate 0 separates the classes more (1.65 / 0.85 vs 0.6 / 0.59), so it comes
+    # first; moving s0 alone flips only images 1 and 3 (f = 1.4 and -1.4; 0 stays at -1, 2 at 0.2).
+    wu = evaluate.wu_baseline(editor, top_k=2)
+    assert [c["flip_rate"] for c in wu["curve"]] == [0.5, 1.0]
+    both = evaluate.baselines(editor, selection, top_k=2, seeds=3)
+    assert both["attfind"]["flip_rate"] == 1.0 and both["wu"]["curve"][0]["flip_rate"] == 0.5
+    # Random: with both coordinates drawn, k=2 always flips everything (directions from the records).
+    assert both["random"]["curve"][1]["flip_rate"] == 1.0 and both["random"]["seeds"] == 3
+
+
+def test_classifier_specificity_matrix(setup):
+    editor, selection = setup
+    records_b = make_records(linear_classifier(-1.0))
+    selection_b = select_from_records(records_b, SelectionOptions(top_k=2))
+    runs = {"A": (PixelG(), linear_classifier(), editor.records, selection, "cpu"),
+            "B": (PixelG(), linear_classifier(-1.0), records_b, selection_b, "cpu")}
+    result = evaluate.classifier_specificity(runs, top_k=2)
+    # Each run's attributes flip its own classifier; applied to the opposite classifier they push
+    # every image further into its class.
+    assert result["matrix"] == {"A": {"A": 1.0, "B": 0.0}, "B": {"A": 0.0, "B": 1.0}}
+
+
+class SignOracle:
+    """Factor `a` is the sign of channel 0, factor `b` the sign of channel 1 (one-hot probabilities)."""
+
+    def probabilities(self, images):
+        return {name: torch.nn.functional.one_hot((images[:, c, 0, 0] > 0).long(), 2).float()
+                for name, c in (("a", 0), ("b", 1))}
+
+
+def test_ground_truth_by_hand(setup):
+    editor, selection = setup
+    result = evaluate.ground_truth(editor, selection, SignOracle(), top_k=2, factors_used={"label": "a", "other": "b"})
+    first, second = result["attributes"]
+    # Attribute 1 (s1): s1 -> -1 on images 2, 3 and -> 0.6 on images 0, 1: the sign of s1 changes on
+    # images 2 and 0 only. Attribute 2 (s0): the sign of s0 changes on all four.
+    assert first["factor_change"] == {"a": 0.0, "b": 0.5} and first["dominant_factor"] == "b"
+    assert second["factor_change"] == {"a": 1.0, "b": 0.0} and second["dominant_factor"] == "a"
+    assert result["top1_dominant_factor"] == "b" and first["n_images"] == 4
+    assert [c["recovery"] for c in result["recovery_label"]["at_k"]] == [0.0, 0.5]
+    assert [c["recovery"] for c in result["recovery_other"]["at_k"]] == [1.0, 0.5]
+
+
+def test_reconstruction_metrics(setup):
+    editor, selection = setup
+    result = evaluate.reconstruction(editor, selection, top_k=2)
+    real = torch.from_numpy(editor.records.images).float() / 127.5 - 1
+    assert result["agreement"] == 1.0 and result["n_images"] == 4
+    assert result["l1"] == pytest.approx(float((real - torch.from_numpy(STYLES)[:, :, None, None]).abs().mean()))
+    assert result["kl"] == pytest.approx(0.0, abs=1e-3)
+    name = "fid" if "fid" in result else "fd_classifier"
+    assert [c["k"] for c in result["counterfactual_curve"]] == [0, 1, 2]
+    assert result["counterfactual_curve"][0][name] == result[name]
