@@ -208,6 +208,7 @@ class FrozenClassifier(nn.Module):
     def train(self, mode: bool = True) -> FrozenClassifier:
         """Stays in eval mode whatever a parent module asks (its BatchNorm statistics are fixed)."""
         self.training = False
+        self.prep.eval()
         if self.kind != "exported":  # an ExportedProgram froze its mode when it was exported
             self.net.eval()
         return self
