@@ -192,8 +192,9 @@ def render(values: dict[str, np.ndarray | torch.Tensor], resolution: int) -> tor
     return (img * 2.0 - 1.0).clamp(-1.0, 1.0).contiguous()
 
 
-def render_batched(values: dict[str, np.ndarray], resolution: int, batch: int = 512):
-    """Yield rendered chunks of at most `batch` images (bounds memory for large worlds)."""
+def render_batched(values: dict[str, np.ndarray], resolution: int, batch: int | None = None):
+    """Yield rendered chunks of at most `batch` images (default: ~256k pixels, cache-friendly)."""
+    batch = batch or max(8, 2**18 // resolution**2)
     n = len(next(iter(values.values())))
     for start in range(0, n, batch):
         yield render({k: v[start : start + batch] for k, v in values.items()}, resolution)
@@ -303,12 +304,11 @@ def generate_world(
     (out / "images").mkdir(parents=True, exist_ok=True)
     digits = max(6, len(str(n - 1)))
     names = [f"images/{i:0{digits}d}.png" for i in range(n)]
-    first = None
+    first: list[torch.Tensor] = []  # the first 64 images, for the contact sheet
     with tqdm(total=n, desc="rendering world", unit="img", disable=not progress) as bar:
         start = 0
         for chunk in render_batched(values, resolution):
-            if first is None:
-                first = chunk[:64]
+            first.append(chunk[: 64 - sum(len(c) for c in first)])
             for j, pixels in enumerate(to_uint8(chunk)):
                 Image.fromarray(pixels).save(out / names[start + j], compress_level=1)
             start += len(chunk)
@@ -322,7 +322,7 @@ def generate_world(
             row += [int(values[k][i]) for k in FACTOR_NAMES]
             row += [f"{float(values[k][i]):.6f}" for k in NUISANCES]
             w.writerow(row)
-    Image.fromarray(contact_sheet(first)).save(out / "contact_sheet.png")
+    Image.fromarray(contact_sheet(torch.cat(first))).save(out / "contact_sheet.png")
     meta = {
         "format": "stylex-world",
         "world_version": WORLD_VERSION,
