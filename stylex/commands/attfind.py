@@ -19,7 +19,8 @@ and write attributes.json beside the records.
 Examples:
   stylex attfind --run runs/smile --data world/ --num-images 250 --out runs/smile/attfind/records.h5
   stylex attfind select --records runs/smile/attfind/records.h5 --top-k 5 --mode one-vs-one
-  torchrun --nproc_per_node 4 -m stylex attfind --run runs/smile --data world/ --out records.h5
+  torchrun --nproc_per_node 4 -m stylex attfind --checkpoint runs/smile --data world/ --out records.h5
+      (under torchrun give the run with --checkpoint: torchrun takes --run for its own --run-path)
   stylex attfind merge --out records.h5 records.shard0-of-4.h5 records.shard1-of-4.h5 ...
 """
 
@@ -75,7 +76,7 @@ def add_arguments(parser):
 
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--run", help="training run directory (its newest checkpoint is used)")
-    source.add_argument("--checkpoint", help="training checkpoint file")
+    source.add_argument("--checkpoint", help="training checkpoint file (or a run directory, like --run)")
     parser.add_argument("--data", help=DATA_SPEC_HELP + " (default: the run's training data)")
     parser.add_argument("--split", default="test", choices=("train", "val", "test", "all"),
                         help="dataset split the images come from (default: test, the held-out one; for a world "

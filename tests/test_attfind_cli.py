@@ -1,0 +1,132 @@
+"""The three commands end to end on files: `stylex attfind` (records, resume, select, torchrun
+shards), `stylex explain` and `stylex evaluate`, with a tiny random checkpoint, a small-cnn
+classifier file and a small synthetic world."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from stylex.cli import main
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A run directory whose checkpoint holds tiny random networks, as `stylex train` writes it."""
+    from stylex.classifiers import build_classifier, load_classifier, save_classifier
+    from stylex.config import NetworkConfig, TrainingConfig, to_dict
+    from stylex.training.checkpoint import save_checkpoint
+    from stylex.world import generate_world
+
+    root = tmp_path_factory.mktemp("cli")
+    world = generate_world(root / "world", n=40, resolution=32, label="smile", progress=False)
+    torch.manual_seed(0)
+    net = build_classifier("small-cnn", 2, width=4)
+    clf_path = root / "smile.pt"
+    save_classifier(clf_path, net, arch="small-cnn", class_names=["frown", "smile"], input_size=32,
+                    normalization=None, arch_kwargs={"width": 4})
+    cfg = NetworkConfig(resolution=32, z_dim=16, w_dim=16, mapping_layers=1, g_channel_base=128, g_channel_max=8,
+                        d_channel_base=128, d_channel_max=8)
+    config = TrainingConfig(network=cfg, data=str(world), classifier=str(clf_path),
+                            classifier_fingerprint=load_classifier(clf_path).fingerprint)
+    G, D, E = cfg.build_generator(), cfg.build_discriminator(), cfg.build_encoder()
+    save_checkpoint(root / "run", {"config": to_dict(config), "G_ema": G.state_dict(), "E_ema": E.state_dict(),
+                                   "D": D.state_dict(), "counters": {"nimg": 0}})
+    return root / "run"
+
+
+def attfind_args(run_dir, out, *extra):
+    return ["attfind", "--run", str(run_dir), "--split", "all", "--num-images", "6", "--out", str(out),
+            "--batch", "40", "--device", "cpu", "--no-progress", "--top-k", "3", *extra]
+
+
+@pytest.fixture(scope="module")
+def records_path(run_dir):
+    out = run_dir / "attfind" / "records.h5"
+    assert main(attfind_args(run_dir, out, "--discriminator-score")) == 0
+    return out
+
+
+def test_attfind_writes_records_and_attributes(records_path, run_dir, capsys):
+    from stylex.attfind import load_records
+
+    records = load_records(records_path)
+    assert records.complete and records.num_images == 6 and records.class_names == ["frown", "smile"]
+    assert records.meta["world"] == {"label": "smile", "shortcut": None}
+    assert records.disc_effect is not None and records.disc_effect.shape == (6, 2, records.space.size)
+    data = json.loads((records_path.parent / "attributes.json").read_text())
+    assert data["records"] == "records.h5" and 1 <= len(data["attributes"]) <= 6
+    # Running the same command again resumes the finished file (nothing to do) and re-selects.
+    assert main(attfind_args(run_dir, records_path, "--discriminator-score")) == 0
+    np.testing.assert_array_equal(load_records(records_path).effect, records.effect)
+    # Other settings are refused with a one-line error.
+    capsys.readouterr()
+    assert main(attfind_args(run_dir, records_path, "--shift", "0.5")) == 2
+    assert "other settings" in capsys.readouterr().err
+
+
+def test_attfind_select_reruns_the_selection(records_path):
+    out = records_path.parent / "strict.json"
+    args = ["attfind", "select", "--records", str(records_path), "--out", str(out), "--top-k", "2",
+            "--threshold", "0.01", "--discriminator-filter", "0.5", "--no-unstable-filter"]
+    assert main(args) == 0
+    data = json.loads(out.read_text())
+    assert data["options"]["top_k"] == 2 and data["options"]["discriminator_limit"] == 0.5
+    assert data["options"]["unstable_filter"] is False
+    assert all(len(lst["attributes"]) <= 2 for lst in data["lists"])
+
+
+def test_explain_and_evaluate(records_path, tmp_path, capsys):
+    out = tmp_path / "explain"
+    assert main(["explain", "--records", str(records_path), "--out", str(out), "--top-k", "2", "--examples", "1",
+                 "--images", "2", "--gif-frames", "3", "--no-progress"]) == 0
+    assert (out / "index.html").is_file() and (out / "summary.png").is_file()
+    capsys.readouterr()
+    assert main(["evaluate", "sufficiency", "--records", str(records_path), "--top-k", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0.0 <= result["flip_rate"] <= 1.0 and len(result["curve"]) == 2 and result["n_images"] == 6
+    assert main(["evaluate", "reconstruction", "--records", str(records_path), "--top-k", "1"]) == 0
+    assert "agreement" in capsys.readouterr().out
+
+
+def test_moved_files_are_named(records_path, run_dir, tmp_path, capsys):
+    moved = tmp_path / "records.h5"
+    shutil.copy(records_path, moved)
+    shutil.copy(records_path.parent / "attributes.json", tmp_path / "attributes.json")
+    other = tmp_path / "other.pt"
+    shutil.copy(run_dir / "checkpoints" / os.listdir(run_dir / "checkpoints")[0], other)
+    with torch.no_grad():  # a different checkpoint file: same format, other bytes
+        data = torch.load(other, weights_only=True)
+        data["counters"]["nimg"] = 1
+        torch.save(data, other)
+    capsys.readouterr()
+    assert main(["evaluate", "sufficiency", "--records", str(moved), "--checkpoint", str(other)]) == 2
+    assert "not the one" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None, reason="no torchrun")
+def test_torchrun_shards_merge_to_the_single_process_records(records_path, run_dir, tmp_path):
+    from stylex.attfind import load_records
+
+    out = tmp_path / "records.h5"
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+    args = attfind_args(run_dir, out, "--discriminator-score")
+    args[1] = "--checkpoint"  # torchrun would take --run for its own --run-path
+    with socket.socket() as s:  # a free port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [torchrun, "--nproc_per_node", "2", "--master_port", str(port), "-m", "stylex", *args]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    merged, single = load_records(out), load_records(records_path)
+    assert merged.complete and not list(tmp_path.glob("*.shard*"))
+    np.testing.assert_allclose(merged.effect, single.effect, atol=1e-5)
+    assert (tmp_path / "attributes.json").is_file()
