@@ -98,6 +98,10 @@ def test_csv_dataset_names_integers_and_split_column(tmp_path):
     (tmp_path / "ints.csv").write_text("filename,label\nimgs/0.png,2\nimgs/1.png,0\nimgs/2.png,1\n")
     ds = open_dataset(f"csv:{tmp_path}:ints.csv", 8, split="all")
     assert ds.class_names == ["0", "1", "2"] and ds.labels.tolist() == [2, 0, 1]
+    outside = save(tmp_path.parent / f"{tmp_path.name}-outside.png")
+    (tmp_path / "abs.csv").write_text(f"filename,label\n{outside},b\nimgs/0.png,a\n")
+    ds = open_dataset(f"csv:{tmp_path}:abs.csv", 8, split="all")
+    assert ds.labels.tolist() == [1, 0] and ds.split_table()[0] == (outside.as_posix(), "all")
     (tmp_path / "gap.csv").write_text("filename,label\nimgs/0.png,2\nimgs/1.png,0\n")
     with pytest.raises(StylexError, match="'1' have no images"):
         open_dataset(f"csv:{tmp_path}:gap.csv", 8)

@@ -49,6 +49,14 @@ def _hash_fraction(seed: int, relpath: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
+def relative_name(path: Path, root: Path) -> str:
+    """The path relative to the data root as a POSIX string (absolute when outside the root)."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
 def assign_splits(listing: sources.Listing, seed: int) -> list[str]:
     """Final 'train' / 'val' / 'test' of every file (official where given, hashed elsewhere)."""
     official = listing.splits or [""] * len(listing.paths)
@@ -57,7 +65,7 @@ def assign_splits(listing: sources.Listing, seed: int) -> list[str]:
         if given in ("train", "val", "test"):
             out.append(given)
             continue
-        u = _hash_fraction(seed, path.relative_to(listing.root).as_posix())
+        u = _hash_fraction(seed, relative_name(path, listing.root))
         if given == "trainval":  # only test is official: carve val out of train at 1:8
             out.append("val" if u < SPLIT_FRACTIONS[1] / sum(SPLIT_FRACTIONS[:2]) else "train")
         else:
@@ -185,7 +193,7 @@ class ImageDataset(Dataset):
 
     def split_table(self) -> list[tuple[str, str]]:
         """(path relative to the data root, split) of every item, for persisting the split."""
-        return [(p.relative_to(self.root).as_posix(), self.split) for p in self.paths]
+        return [(relative_name(p, self.root), self.split) for p in self.paths]
 
     def __repr__(self) -> str:
         return (f"ImageDataset({self.name!r}, split={self.split}, n={len(self)}, "
