@@ -434,7 +434,7 @@ def evaluate_classifier(clf, dataset, batch_size: int = 256, device="cpu", progr
 def train_classifier(data: str, resolution: int, out: str | Path, arch: str = "small-cnn",
                      epochs: int = 10, batch_size: int = 64, lr: float | None = None,
                      weight_decay: float = 1e-4, pretrained: bool = False, input_size: int | None = None,
-                     width: int = 32, flip: bool = True, device="cpu", seed: int = 0,
+                     width: int = 32, flip: bool = True, device="cpu", seed: int = 0, split_seed: int = 0,
                      on_bad_image: str = "skip", num_workers: int = 0, progress: bool = True,
                      log=print) -> dict:
     """Train a classifier on a data spec, keep the best validation checkpoint, report the test split.
@@ -446,8 +446,10 @@ def train_classifier(data: str, resolution: int, out: str | Path, arch: str = "s
       (default: 224 for ImageNet backbones, else the resolution).
     epochs / batch_size / lr (default 1e-3, or 1e-4 when pretrained) / weight_decay: Adam training.
     flip: random horizontal flips (turn off when the label is left/right, e.g. the world's pose).
-    device / seed / on_bad_image / num_workers: where to run, the seed of the split, initialisation
-      and batch order, what to do with unreadable images, DataLoader workers.
+    device / seed / on_bad_image / num_workers: where to run, the seed of initialisation, batch
+      order and flips, what to do with unreadable images, DataLoader workers.
+    split_seed: seed of the hashed split (data without an official split); later stages use the
+      default 0, so change it only together with theirs.
     progress / log: progress bars and the function that prints per-epoch lines.
     Returns the report dict.
     """
@@ -458,7 +460,7 @@ def train_classifier(data: str, resolution: int, out: str | Path, arch: str = "s
 
     out = Path(out)
     device = torch.device(device)
-    sets = {s: open_dataset(data, resolution, s, seed=seed, on_bad_image=on_bad_image)
+    sets = {s: open_dataset(data, resolution, s, seed=split_seed, on_bad_image=on_bad_image)
             for s in ("train", "val", "test")}
     train_set, k = sets["train"], sets["train"].num_classes
     generator = seed_everything(seed)
@@ -504,8 +506,9 @@ def train_classifier(data: str, resolution: int, out: str | Path, arch: str = "s
                              normalization=norm).to(device)
     test = evaluate_classifier(final, sets["test"], device=device)
     info = {
-        "data": str(data), "resolution": resolution, "seed": seed, "epochs": epochs, "best_epoch": best_epoch,
-        "val_accuracy": best, "test_accuracy": test["accuracy"], "label": train_set.meta.get("label_factor"),
+        "data": str(data), "resolution": resolution, "seed": seed, "split_seed": split_seed, "epochs": epochs,
+        "best_epoch": best_epoch, "val_accuracy": best, "test_accuracy": test["accuracy"],
+        "label": train_set.meta.get("label_factor"),
     }
     save_classifier(out, net, arch=arch, arch_kwargs=arch_kwargs, class_names=train_set.class_names,
                     input_size=size, normalization=norm, info=info)

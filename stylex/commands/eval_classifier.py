@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stylex.commands.common import add_device_arg, add_seed_arg, positive_int, power_of_two
+from stylex.commands.common import add_device_arg, positive_int, power_of_two
 
 HELP = "evaluate a classifier on a held-out (or shortcut-broken) split"
 DESCRIPTION = """Accuracy, per-class accuracy and confusion matrix of a classifier file (stylex,
@@ -28,8 +28,9 @@ def add_arguments(parser):
     parser.add_argument("--on-bad-image", default="skip", choices=ON_BAD_IMAGE,
                         help="unreadable images: skip them (counted) or fail (default: skip)")
     parser.add_argument("--json", default=None, help="also write the report to this JSON file")
+    parser.add_argument("--split-seed", type=int, default=0,
+                        help="seed of the split where the data has no official one (default: 0, as everywhere)")
     add_device_arg(parser)
-    add_seed_arg(parser)
 
 
 def run(args):
@@ -43,7 +44,7 @@ def run(args):
     device = resolve_device(args.device)
     clf = load_classifier(args.classifier, device=device, resolution=args.image_size)
     size = args.image_size or clf.info.get("resolution") or 32
-    data = open_dataset(args.data, size, args.split, seed=args.seed, on_bad_image=args.on_bad_image)
+    data = open_dataset(args.data, size, args.split, seed=args.split_seed, on_bad_image=args.on_bad_image)
     check_num_classes(clf, data.num_classes)
     report = evaluate_classifier(clf, data, batch_size=args.batch_size, device=device, progress=True)
     report.update(classifier=str(args.classifier), fingerprint=clf.fingerprint, data=args.data,

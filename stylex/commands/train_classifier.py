@@ -6,9 +6,9 @@ from stylex.commands.common import add_device_arg, add_seed_arg, positive_int, p
 
 HELP = "train a classifier (small-cnn, resnet18, mobilenet_v2) on a dataset"
 DESCRIPTION = """Train a classifier on the train split, keep the checkpoint with the best validation
-accuracy, and report the test split. Writes FILE (a stylex classifier file), FILE-stem.report.json
-(test accuracy, confusion matrix, per-epoch history) and FILE-stem.splits.csv (which image was in
-which split).
+accuracy, and report the test split. Writes --out (a stylex classifier file) and beside it, for
+--out clf.pt, clf.report.json (test accuracy, confusion matrix, per-epoch history) and
+clf.splits.csv (which image was in which split).
 
 Examples:
   stylex train-classifier --data data/world --arch small-cnn --image-size 32 --epochs 5 --out clf.pt
@@ -39,6 +39,9 @@ def add_arguments(parser):
     parser.add_argument("--on-bad-image", default="skip", choices=ON_BAD_IMAGE,
                         help="unreadable images: skip them (counted) or fail (default: skip)")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default: 0)")
+    parser.add_argument("--split-seed", type=int, default=0,
+                        help="seed of the train/val/test split where the data has no official one; keep the "
+                        "default 0 that the other commands use (default: 0)")
     add_device_arg(parser)
     add_seed_arg(parser)
 
@@ -50,7 +53,7 @@ def run(args):
     report = train_classifier(
         args.data, args.image_size, args.out, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, pretrained=args.pretrained, input_size=args.input_size, width=args.width,
-        flip=not args.no_flip, device=resolve_device(args.device), seed=args.seed,
+        flip=not args.no_flip, device=resolve_device(args.device), seed=args.seed, split_seed=args.split_seed,
         on_bad_image=args.on_bad_image, num_workers=args.workers,
     )
     test = report["test"]

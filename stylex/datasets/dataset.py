@@ -78,7 +78,7 @@ def parse_spec(spec: str) -> sources.Listing:
     """Turn a data spec (see the module docstring) into a Listing."""
     spec = str(spec)
     kind, sep, rest = spec.partition(":")
-    if not sep or len(kind) == 1:  # a plain path (a Windows drive letter is not a kind)
+    if not sep or len(kind) == 1 or Path(spec).exists():  # a path (a drive letter is not a kind)
         path = Path(spec)
         if not path.exists():
             raise StylexError(f"--data {spec}: no such folder")
