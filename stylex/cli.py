@@ -25,6 +25,7 @@ COMMANDS = {
     "attfind": "attfind",
     "explain": "explain",
     "evaluate": "evaluate",
+    "user-study": "user_study",
 }
 
 

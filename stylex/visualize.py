@@ -153,28 +153,35 @@ def attribute_panel(editor: Editor, attribute: Attribute,
     return vstack(rows)
 
 
+def sweep_images(editor: Editor, coordinate: int, rows: list[int], frames: int = 16) -> torch.Tensor:
+    """[frames, len(rows), 3, R, R]: the images with one coordinate swept from its minimum to its
+    maximum over the analysed images (the frames of `attribute_gif`; user studies lay them out their
+    own way)."""
+    values = np.linspace(editor.target(coordinate, 0), editor.target(coordinate, 1), frames)
+    images = editor.render(torch.cat([editor.with_value(rows, coordinate, float(v)) for v in values]))
+    return images.reshape(frames, len(rows), *images.shape[1:])
+
+
+def write_loop_gif(pictures: list[Image.Image], path: str | Path, duration_ms: int = 80) -> Path:
+    """Write frames as a looping GIF that plays them forward, then back (a seamless loop)."""
+    import imageio.v3 as iio
+
+    arrays = [np.asarray(p) for p in pictures]
+    path = Path(path)
+    iio.imwrite(path, np.stack(arrays + arrays[-2:0:-1]), duration=duration_ms, loop=0)
+    return path
+
+
 def attribute_gif(editor: Editor, coordinate: int, target: int, rows: list[int], path: str | Path,
                   frames: int = 16, duration_ms: int = 80) -> Path:
     """An animation sweeping one coordinate from its minimum to its maximum and back, for the given
     images side by side, each captioned with the probability of `target`."""
-    import imageio.v3 as iio
-
     scale = display_scale(editor.records.layers[-1].resolution)
-    lo, hi = editor.target(coordinate, 0), editor.target(coordinate, 1)
-    values = np.linspace(lo, hi, frames)
-    flat = torch.cat([editor.with_value(rows, coordinate, float(v)) for v in values])
-    images = editor.render(flat)
-    p = probabilities(editor, images, target).reshape(frames, len(rows))
-    images = images.reshape(frames, len(rows), *images.shape[1:])
-    pictures = []
-    for f in range(frames):
-        tiles = [captioned(to_pil(images[f, j], scale), f"p({editor.class_names[target]})={p[f, j]:.2f}")
-                 for j in range(len(rows))]
-        pictures.append(np.asarray(hstack(tiles)))
-    sequence = pictures + pictures[-2:0:-1]  # forward, then back (a seamless loop)
-    path = Path(path)
-    iio.imwrite(path, np.stack(sequence), duration=duration_ms, loop=0)
-    return path
+    images = sweep_images(editor, coordinate, rows, frames)
+    p = probabilities(editor, images.flatten(0, 1), target).reshape(frames, len(rows))
+    pictures = [hstack([captioned(to_pil(images[f, j], scale), f"p({editor.class_names[target]})={p[f, j]:.2f}")
+                        for j in range(len(rows))]) for f in range(frames)]
+    return write_loop_gif(pictures, path, duration_ms)
 
 
 def summary_figure(editor: Editor, attributes: list[Attribute],
