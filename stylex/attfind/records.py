@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from stylex.attfind.effects import DiscriminatorScore, image_effects
+from stylex.attfind.effects import DiscriminatorScore, default_batch, image_effects
 from stylex.errors import StylexError
 from stylex.stylespace import StyleLayer, StyleSpace
 from stylex.training.losses import condition_from_logits
@@ -249,7 +249,7 @@ def compute_records(
     conditioning: str = "probs",
     shift: float = 1.0,
     include_torgb: bool = False,
-    batch: int = 256,
+    batch: int | None = None,
     device: str | torch.device = "cpu",
     discriminator: DiscriminatorScore | None = None,
     meta: dict | None = None,
@@ -271,7 +271,8 @@ def compute_records(
         conditioning: `probs` or `logits`, as the generator was trained.
         shift: how far each coordinate moves toward its extreme (1 = all the way).
         include_torgb: also analyse the toRGB styles.
-        batch: images per call in the base pass and edited images per call in the effects.
+        batch: images per call in the base pass and edited images per call in the effects
+            (None: `effects.default_batch(device)`).
         device: where G, E and the classifier are.
         discriminator: optional `(images, conditions) -> scores`; records D's change per edit.
         meta: JSON-serialisable provenance (checkpoint, classifier, data...); must match to resume.
@@ -282,6 +283,7 @@ def compute_records(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    batch = batch or default_batch(device)
     n = len(images)
     image_index = np.arange(n) if image_index is None else np.asarray(image_index)
     labels = np.full(n, -1) if labels is None else np.asarray(labels)

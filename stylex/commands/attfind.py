@@ -85,8 +85,9 @@ def add_arguments(parser):
     parser.add_argument("--num-images", type=positive_int, default=250,
                         help="images to analyse, a seeded random sample of the split (default 250)")
     parser.add_argument("--out", help="records file to write or resume (e.g. runs/x/attfind/records.h5)")
-    parser.add_argument("--batch", type=positive_int, default=256,
-                        help="edited images rendered per call (default 256; lower it if memory runs out)")
+    parser.add_argument("--batch", type=positive_int, default=None,
+                        help="edited images rendered per call (default: 16 on CPU, 256 on CUDA; lower it if "
+                             "memory runs out)")
     parser.add_argument("--shift", type=float, default=1.0,
                         help="how far a coordinate moves toward its extreme: 1 = all the way (default 1)")
     parser.add_argument("--include-torgb", action="store_true",
