@@ -130,3 +130,19 @@ def test_torchrun_shards_merge_to_the_single_process_records(records_path, run_d
     assert merged.complete and not list(tmp_path.glob("*.shard*"))
     np.testing.assert_allclose(merged.effect, single.effect, atol=1e-5)
     assert (tmp_path / "attributes.json").is_file()
+
+
+def test_evaluate_ground_truth_reads_the_world_factors(records_path, tmp_path, capsys):
+    from stylex.oracle import FactorOracle, OracleNet, save_oracle
+
+    torch.manual_seed(0)
+    oracle = tmp_path / "oracle.pt"
+    save_oracle(FactorOracle(OracleNet()), oracle)  # untrained: this checks the wiring, not the oracle
+    capsys.readouterr()
+    assert main(["evaluate", "ground-truth", "--records", str(records_path), "--top-k", "2", "--oracle", str(oracle),
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["recovery_label"]["factor"] == "smile" and "recovery_shortcut" not in result
+    first = result["attributes"][0]
+    assert set(first["factor_change"]) >= {"smile", "glasses", "background"}
+    assert first["dominant_factor"] == max(first["factor_change"], key=first["factor_change"].get)
