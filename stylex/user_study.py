@@ -28,6 +28,7 @@ verbal agreement) per study and per attribute, as JSON and a bar plot.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from collections import Counter
@@ -417,16 +418,30 @@ def _is_header_row(cells: dict[str, str], row: list[str]) -> bool:
     return any(qid.lower() in v for qid, v in zip(cells, values))  # a row repeating the question titles
 
 
-def _read_rows(path: Path) -> list[list[str]]:
+def _questions_in(header: list[str], key: dict) -> int:
+    """How many columns of a header name questions of the key (ambiguous ones count as none)."""
+    found = 0
+    for h in header:
+        try:
+            found += question_of_column(h, key) is not None
+        except StylexError:
+            pass
+    return found
+
+
+def _read_rows(path: Path, key: dict) -> list[list[str]]:
+    """The CSV's rows. The delimiter (comma; semicolon as European Excel writes; tab) is the one
+    whose header names the most questions: titles may contain commas or semicolons themselves."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            text = f.read()
     except UnicodeDecodeError as exc:
         raise StylexError(f"answers file {path} is not UTF-8 text ({exc}); export it as UTF-8 CSV") from exc
     except OSError as exc:
         raise StylexError(f"answers file {path} could not be read ({exc})") from exc
-    first = text.splitlines()[0] if text.strip() else ""
-    delimiter = max(",;\t", key=first.count) if first else ","  # comma, or Excel's semicolon / a tab export
-    return [row for row in csv.reader(text.splitlines(), delimiter=delimiter)]
+    parsed = {d: list(csv.reader(io.StringIO(text), delimiter=d)) for d in ",;\t"}
+    best = max(parsed, key=lambda d: _questions_in(parsed[d][0], key) if parsed[d] else 0)
+    return parsed[best]
 
 
 def read_answers(path: str | Path, key: dict) -> SurveyAnswers:
@@ -437,7 +452,7 @@ def read_answers(path: str | Path, key: dict) -> SurveyAnswers:
     path = Path(path)
     if not path.is_file():
         raise StylexError(f"answers file {path} does not exist")
-    rows = _read_rows(path)
+    rows = _read_rows(path, key)
     if not rows:
         raise StylexError(f"answers file {path} is empty; export the survey's responses as CSV")
     header, body = rows[0], rows[1:]

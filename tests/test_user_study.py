@@ -178,8 +178,13 @@ TITLE = "The two animations on the left show the same kind of change. Which one 
 
 
 def generic(path):
-    header = ["Timestamp", "class_01", "class_02", "class_03", "class_04", "verbal_01", "verbal_02"]
-    return [header] + [[f"2024-05-0{i + 1}"] + a for i, a in enumerate(ANSWERS)]
+    """A wide CSV (written with semicolons, as European Excel does) with titles holding commas and
+    an answer spanning two lines."""
+    header = ["Timestamp"] + [f"class_0{i}: {user_study.CLASSIFICATION_PROMPT}" for i in range(1, 5)] + \
+        ["verbal_01", "verbal_02"]
+    answers = [list(a) for a in ANSWERS]
+    answers[1][4] = "bigger\nsmile"
+    return [header] + [[f"2024-05-0{i + 1}"] + a for i, a in enumerate(answers)]
 
 
 def qualtrics(path):
