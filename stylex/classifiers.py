@@ -431,6 +431,16 @@ def evaluate_classifier(clf, dataset, batch_size: int = 256, device="cpu", progr
     return report
 
 
+def shortcut_summary(shortcut: dict) -> str:
+    """One line about the world shortcut part of an evaluation report ('n/a' where no image)."""
+    def acc(v):
+        return "n/a" if v is None else f"{v:.4f}"
+
+    return (f"{shortcut['factor']} agrees with the label in {shortcut['agreement_in_split']:.1%} of the split; "
+            f"accuracy {acc(shortcut['accuracy_when_agrees'])} where it agrees, "
+            f"{acc(shortcut['accuracy_when_disagrees'])} where it disagrees")
+
+
 def train_classifier(data: str, resolution: int, out: str | Path, arch: str = "small-cnn",
                      epochs: int = 10, batch_size: int = 64, lr: float | None = None,
                      weight_decay: float = 1e-4, pretrained: bool = False, input_size: int | None = None,

@@ -163,7 +163,7 @@ def worlds(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("worlds")
     clean = generate_world(root / "clean", 1500, 32, label="smile", seed=0, progress=False)
-    shortcut = generate_world(root / "shortcut", 1500, 32, label="smile", shortcut="background:0.95",
+    shortcut = generate_world(root / "shortcut", 1500, 32, label="smile", shortcut="background:0.99",
                               seed=1, progress=False)
     return clean, shortcut
 

@@ -37,7 +37,7 @@ def run(args):
     import json
     from pathlib import Path
 
-    from stylex.classifiers import check_num_classes, evaluate_classifier, load_classifier
+    from stylex.classifiers import check_num_classes, evaluate_classifier, load_classifier, shortcut_summary
     from stylex.datasets import open_dataset
     from stylex.runtime import resolve_device
 
@@ -56,8 +56,6 @@ def run(args):
     for row in report["confusion"]:
         print("  " + " ".join(f"{v:6d}" for v in row))
     if "shortcut" in report:
-        s = report["shortcut"]
-        print(f"{s['factor']} agrees with the label in {s['agreement_in_split']:.1%} of this split; accuracy "
-              f"{s['accuracy_when_agrees']:.4f} where it agrees, {s['accuracy_when_disagrees']:.4f} where not")
+        print(shortcut_summary(report["shortcut"]))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

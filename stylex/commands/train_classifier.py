@@ -47,7 +47,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from stylex.classifiers import train_classifier
+    from stylex.classifiers import shortcut_summary, train_classifier
     from stylex.runtime import resolve_device
 
     report = train_classifier(
@@ -61,6 +61,4 @@ def run(args):
     for row in test["confusion"]:
         print("  " + " ".join(f"{v:6d}" for v in row))
     if "shortcut" in test:
-        s = test["shortcut"]
-        print(f"test split: {s['factor']} agrees with the label in {s['agreement_in_split']:.1%}; accuracy "
-              f"{s['accuracy_when_agrees']:.3f} where it agrees, {s['accuracy_when_disagrees']:.3f} where not")
+        print(shortcut_summary(test["shortcut"]))
