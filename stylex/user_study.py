@@ -96,10 +96,12 @@ def plan_classification(orders: list[np.ndarray], num_questions: int, rng: np.ra
                         pool: int = 8) -> list[dict]:
     """Which attributes and images each classification question shows.
 
-    Balanced by construction: every attribute is the one shown on the left equally often (counts
-    differ by at most one), and so is every attribute as the distractor; the correct candidate is A
-    in half the questions and B in the other half (one more of either if the count is odd); the
-    question order is random.
+    Balanced by construction: every attribute is the one shown on the left equally often, and
+    every attribute is the distractor equally often (counts differ by at most one); the pairs are
+    random (first a random cyclic shift of the attributes, then mixed by random swaps that keep
+    each distractor different from its question's attribute); the correct candidate is A in half
+    the questions and B in the other half (one more of either if the count is odd); the question
+    order is random.
 
     Args:
         orders: per attribute, image rows strongest first (`image_order`); at least 2 attributes.
@@ -110,20 +112,23 @@ def plan_classification(orders: list[np.ndarray], num_questions: int, rng: np.ra
     `reference` (2 rows), `same` (the row showing the attribute on the right), `other` (the row
     showing the distractor) and `answer` ("A" or "B": where the same attribute is).
     """
-    k = len(orders)
+    k, n = len(orders), num_questions
     pool = max(pool, 4)
-    shown = np.resize(np.arange(k), num_questions)
+    shown = np.resize(np.arange(k), n)
     rng.shuffle(shown)
-    answers = np.resize(np.array(CHOICES), num_questions)
+    cycle = rng.permutation(k)
+    following = np.empty(k, dtype=int)
+    following[cycle] = np.roll(cycle, -1)
+    distractor = following[shown]  # never the shown attribute; its counts are shown's, permuted
+    for _ in range(10 * n):
+        i, j = rng.integers(n, size=2)
+        if distractor[j] != shown[i] and distractor[i] != shown[j]:
+            distractor[i], distractor[j] = distractor[j], distractor[i]
+    answers = np.resize(np.array(CHOICES), n)
     rng.shuffle(answers)
-    used = np.zeros(k, dtype=int)  # how often each attribute has been the distractor
     plan = []
-    for x, answer in zip(shown, answers):
-        x = int(x)
-        others = [y for y in range(k) if y != x]
-        fewest = min(used[y] for y in others)
-        y = int(rng.choice([o for o in others if used[o] == fewest]))
-        used[y] += 1
+    for x, y, answer in zip(shown, distractor, answers):
+        x, y = int(x), int(y)
         rows = [int(r) for r in rng.choice(orders[x][:pool], 3, replace=False)]
         free = [int(r) for r in orders[y] if r not in rows]  # the distractor's image is a fourth image
         other = int(rng.choice(free[:pool]))
