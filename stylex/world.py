@@ -24,6 +24,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -305,12 +307,16 @@ def generate_world(
     digits = max(6, len(str(n - 1)))
     names = [f"images/{i:0{digits}d}.png" for i in range(n)]
     first: list[torch.Tensor] = []  # the first 64 images, for the contact sheet
-    with tqdm(total=n, desc="rendering world", unit="img", disable=not progress) as bar:
+
+    def write(item):  # PNG encoding and file writes release the GIL, so threads overlap them
+        Image.fromarray(item[1]).save(out / item[0], compress_level=1)
+
+    with tqdm(total=n, desc="rendering world", unit="img", disable=not progress) as bar, \
+            ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         start = 0
         for chunk in render_batched(values, resolution):
             first.append(chunk[: 64 - sum(len(c) for c in first)])
-            for j, pixels in enumerate(to_uint8(chunk)):
-                Image.fromarray(pixels).save(out / names[start + j], compress_level=1)
+            list(pool.map(write, zip(names[start : start + len(chunk)], to_uint8(chunk))))
             start += len(chunk)
             bar.update(len(chunk))
 
