@@ -281,6 +281,8 @@ def compute_records(
         overwrite: replace an existing file made with other settings instead of refusing.
         progress: show a progress bar. on_image: called with each image's row once it is on disk.
     """
+    if conditioning not in ("probs", "logits"):
+        raise ValueError(f"conditioning must be probs or logits, got {conditioning!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     batch = batch or default_batch(device)

@@ -184,6 +184,8 @@ def _attfind(args) -> int:
         if trained.classifier_fingerprint and classifier.fingerprint != trained.classifier_fingerprint:
             raise StylexError(f"classifier {clf_path} is not the one {checkpoint} was trained with (its weights "
                               "differ); AttFind explains the classifier the generator was trained for")
+        if len(dataset) < args.num_images and info.is_main:
+            print(f"note: the {args.split} split has {len(dataset)} images; analysing all of them")
         images, labels, index = _load_images(dataset, args.num_images, args.seed)
         world = dataset.meta.get("world")
         meta = {
