@@ -44,6 +44,7 @@ def to_pil(image: torch.Tensor, scale: int = 1) -> Image.Image:
 
 
 def text_image(lines: list[str], width: int, height: int, size: int = 11) -> Image.Image:
+    """A white `width` x `height` image with `lines` of black text of font `size`."""
     img = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(img)
     for i, line in enumerate(lines):
@@ -60,6 +61,7 @@ def captioned(image: Image.Image, caption: str) -> Image.Image:
 
 
 def hstack(images: list[Image.Image], gap: int = GAP) -> Image.Image:
+    """Images side by side, top-aligned, `gap` white pixels apart."""
     width = sum(i.width for i in images) + gap * max(0, len(images) - 1)
     out = Image.new("RGB", (max(width, 1), max((i.height for i in images), default=1)), BACKGROUND)
     x = 0
@@ -70,6 +72,7 @@ def hstack(images: list[Image.Image], gap: int = GAP) -> Image.Image:
 
 
 def vstack(images: list[Image.Image], gap: int = GAP) -> Image.Image:
+    """Images one under another, left-aligned, `gap` white pixels apart."""
     height = sum(i.height for i in images) + gap * max(0, len(images) - 1)
     out = Image.new("RGB", (max((i.width for i in images), default=1), max(height, 1)), BACKGROUND)
     y = 0
@@ -103,6 +106,7 @@ def attribute_directions(selection: Selection, attribute: Attribute) -> list[tup
 
 
 def probabilities(editor: Editor, images: torch.Tensor, target: int) -> np.ndarray:
+    """The classifier's probability of class `target` for each image."""
     return torch.softmax(editor.logits(images), dim=1)[:, target].numpy()
 
 
@@ -111,6 +115,11 @@ def pick_examples(editor: Editor, coordinate: int, direction: int, target: int, 
     """Up to `n` examples of an edit toward `target` (see the module docstring).
 
     Args:
+        editor: renders and classifies the records' images.
+        coordinate, direction: the edit (analysed flat index; 0 toward the minimum, 1 the maximum).
+        target: the class the edit should push toward; candidates are images not predicted as it.
+        n: examples wanted.
+        min_change: rise of the target probability that makes an example preferred.
         pool: how many of the farthest candidates are rendered (at least 4 n).
     """
     rows = np.flatnonzero(editor.records.predicted != target)
@@ -140,7 +149,8 @@ def _direction_label(editor: Editor, direction: int, target: int) -> str:
 
 def attribute_panel(editor: Editor, attribute: Attribute,
                     examples: dict[tuple[int, int], list[Example]]) -> Image.Image:
-    """One attribute: a row of [original | changed] pairs per direction shown."""
+    """One attribute: a row of [original | changed] pairs per direction shown (`examples`: from
+    `pick_examples`, keyed by (direction, target class))."""
     scale = display_scale(editor.records.layers[-1].resolution)
     header = text_image([f"#{attribute.rank} {attribute.name or attribute.coordinate}  score {attribute.score:.3f}"],
                         400, 18, size=12)
@@ -186,7 +196,8 @@ def attribute_gif(editor: Editor, coordinate: int, target: int, rows: list[int],
 
 def summary_figure(editor: Editor, attributes: list[Attribute],
                    examples: dict[int, dict[tuple[int, int], list[Example]]], n: int) -> Image.Image:
-    """Like the paper's Figure 4: one row per attribute (label, then pairs in each direction)."""
+    """Like the paper's Figure 4: one row per attribute (label, then up to `n` pairs in each
+    direction; `examples[rank]` as for `attribute_panel`)."""
     scale = display_scale(editor.records.layers[-1].resolution)
     rows = []
     for a in attributes:
