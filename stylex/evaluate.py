@@ -15,6 +15,11 @@ JSON-ready dict that states its sample size.
 Decisions are the classifier's on the reconstructions G(s), which is what every edit starts from.
 A flip toward class y means the edited image's argmax is y. For two classes every image is pushed
 toward the other class; for more, toward every other class, and rates are over (image, class) pairs.
+
+Arguments shared by the functions below: `editor` (an `Editor`: renders and classifies the
+records' images), `selection` (the attributes), `top_k` (how many attributes or coordinates are
+changed together), `predicted` (the base decisions; computed when None), `seeds`/`seed` (random
+draws averaged, and the first draw's seed).
 """
 
 from __future__ import annotations
