@@ -125,7 +125,7 @@ def test_cpu_preset_is_small():
     cfg = network_preset("cpu-32")
     G, D, E = cfg.build_generator(), cfg.build_discriminator(), cfg.build_encoder()
     assert count(G) < 5_000_000 and count(D) < 5_000_000 and count(E) < 5_000_000
-    assert G.stylespace().size == 7 * 128
+    assert G.stylespace().size == 4 * 128 + 2 * 64 + 32
 
 
 def test_presets_build_with_their_resolution():

@@ -132,3 +132,17 @@ def test_sampler_shards_and_resumes():
     ranks = [take(InfiniteSampler(10, r, 2, seed=1), 15) for r in (0, 1)]
     assert [x for pair in zip(*ranks) for x in pair] == one  # round robin over the same stream
     assert take(InfiniteSampler(10, 1, 2, seed=1, start=5), 10) == ranks[1][5:15]
+
+
+def test_encoder_starts_in_the_mapping_region():
+    from stylex.training.loop import align_encoder_to_mapping
+
+    cfg = tiny_config()
+    torch.manual_seed(0)
+    G, E = cfg.network.build_generator(), cfg.network.build_encoder()
+    images = RandomImages(64).images
+    align_encoder_to_mapping(E, G, images)
+    with torch.no_grad():
+        w_map, w_enc = G.mapping(torch.randn(4096, G.z_dim)), E(images)
+    assert (w_enc.mean(0) - w_map.mean(0)).abs().max() < 1e-4 + 0.1 * w_map.std(0).mean()
+    assert w_enc.std(0).mean().item() == pytest.approx(w_map.std(0).mean().item(), rel=0.15)

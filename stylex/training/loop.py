@@ -84,6 +84,25 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
     random.setstate((version, tuple(internal), gauss_next))
 
 
+@torch.no_grad()
+def align_encoder_to_mapping(E, G, images: torch.Tensor, samples: int = 1024) -> None:
+    """Initialise the encoder's output layer so that E(x) on real images has the per-dimension mean
+    and spread of the mapping network's w.
+
+    A freshly built encoder emits codes near zero that barely differ between images, while
+    mapping(z) lies around a positive mean with unit-sized spread. Left like that, the generator
+    learns the two regions separately: reconstructions ignore E(x) (every image decodes to the
+    same average picture) and only slowly, if ever, catch up. Starting E inside the mapping's
+    region makes encoder and noise steps train the same part of the generator.
+    """
+    device = next(E.parameters()).device
+    w = G.mapping(torch.randn(samples, G.z_dim, device=device))
+    h = E(images.to(device)) - E.head.bias * E.head.lr_mul  # the head's output without its bias
+    scale = w.std(dim=0).mean() / h.std(dim=0).mean().clamp(min=1e-8)
+    E.head.weight.mul_(scale)
+    E.head.bias.copy_((w.mean(dim=0) - scale * h.mean(dim=0)) / E.head.lr_mul)
+
+
 def _adam(params, lr, cfg: TrainingConfig, reg_interval: int | None):
     """Adam with StyleGAN2's rescaling for lazy regularization: the main and regularization steps
     share the optimizer, so lr and betas are scaled by interval / (interval + 1)."""
@@ -126,6 +145,7 @@ class Trainer:
         net = cfg.network
         self.G, self.D, self.E = (m.to(device).train() for m in
                                   (net.build_generator(), net.build_discriminator(), net.build_encoder()))
+        align_encoder_to_mapping(self.E, self.G, torch.stack([dataset[i][0] for i in range(min(64, len(dataset)))]))
         for m in (self.G, self.D, self.E):
             broadcast_module(m, self.dist)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)

@@ -217,7 +217,8 @@ class StylexLoss:
             adv = generator_adversarial(self.run_D(self.augment(fake), real.c).float(), cfg.adv_loss)
             rec_x = l1(fake, real.img)
             rec_p = self._perceptual(fake, real)
-            rec_w = l1(self.run_E(fake), w) if cfg.rec_w else fake.new_zeros(())
+            # E(x) is the target, not a variable: moving it toward E(x') would reward a constant encoder.
+            rec_w = l1(self.run_E(fake), w.detach()) if cfg.rec_w else fake.new_zeros(())
             kl = kl_divergence(real.logits, fake_logits)
         loss = adv + cfg.rec_l1 * rec_x + cfg.rec_perceptual * rec_p + cfg.rec_w * rec_w + cfg.cls_weight * kl
         (loss * gain).backward()
