@@ -40,8 +40,9 @@ def test_greedy_search_by_hand():
     e, predicted = hand_example()
     # Toward class 0 (columns d*S + k): means d1k1 .55 > d0k0 .5 -> pick d1k1 (acc .9, .2); then d0k0
     # (acc 1.4, .7): image 2 has reached 5t = 1.0 and stops counting, so among image 3 alone d0k2 (.3)
-    # beats d0k1 (.2, though .45 over both images); then image 3 reaches 1.0 too and the search ends.
-    assert greedy_toward(e[predicted == 1, :, :, 0], top_k=5) == [(1, 1), (0, 0), (0, 2)]
+    # beats d0k1 (.2, though .45 over both images); then image 3 reaches 1.0 too, so both images count
+    # again: d0k1 (.45); after that nothing pushes any more and the search ends.
+    assert greedy_toward(e[predicted == 1, :, :, 0], top_k=5) == [(1, 1), (0, 0), (0, 2), (0, 1)]
     # Toward class 1: d1k0 .5, then d0k3 .25, d0k1 .15, d1k2 .1; then nothing pushes any more.
     assert greedy_toward(e[predicted == 0, :, :, 1], top_k=9) == [(1, 0), (0, 3), (0, 1), (1, 2)]
     assert greedy_toward(e[predicted == 0, :, :, 1], top_k=2) == [(1, 0), (0, 3)]

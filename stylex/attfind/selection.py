@@ -103,7 +103,8 @@ def greedy_toward(
         toward: [n, 2, S], each edit's change of the target class's logit on the n source images.
         top_k: how many edits to find (fewer if nothing pushes any more).
         threshold, flip_factor: an image stops steering the search once its accumulated positive
-            push reaches flip_factor * threshold (it is considered flipped).
+            push reaches flip_factor * threshold (it is considered flipped); once all are, the
+            remaining edits are ranked on all images again.
         disc, disc_limit: optional [n, 2, S] discriminator changes; a candidate whose mean |change|
             on the images it moves by more than `threshold` exceeds `disc_limit` is rejected.
     Returns: (direction, coordinate) pairs in the order found.
@@ -115,8 +116,8 @@ def greedy_toward(
     chosen: list[tuple[int, int]] = []
     while len(chosen) < top_k and n:
         active = acc < flip_factor * threshold
-        if not active.any():
-            break
+        if not active.any():  # every image counts as flipped: rank the rest by their push on all images
+            active[:] = True
         means = push[active].mean(axis=0)
         j = int(means.argmax())
         if means[j] <= 0:
