@@ -11,7 +11,9 @@ Two implementations of the same numbers:
   many edits are rendered in one batched call; and the modulated conv of layer l itself is not run
   per edit: it is linear in its input scaling (conv(x * s) = sum_k s_k conv(x_k)), so the edited
   output is the base output plus (s'_k - s_k) times one channel's contribution, and only the
-  demodulation coefficients are recomputed per edit.
+  demodulation coefficients are recomputed per edit. The layers after it run with the image's
+  styles folded into their weights (`FoldedSynthesis`), in NHWC layout. It can compute a subset of
+  the edits (`edits`), which the Taylor-screened method (`taylor.py`) uses.
 
 An edit sets s'[k] = s[k] + shift * (target_d[k] - s[k]), target_0 = s_min, target_1 = s_max
 (shift 1 moves the coordinate to its extreme). Renders use constant noise, so an edit and its base
@@ -20,15 +22,15 @@ differ only by the edit.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from stylex.networks.generator import Generator, SynthesisState
-from stylex.networks.layers import blur, modulated_conv2d
+from stylex.networks.layers import LRELU_GAIN, blur, modulated_conv2d, upsample2d
 from stylex.stylespace import StyleSpace
 
 # A discriminator bound to its conditioning: (images [B, 3, R, R], conditions [B, c_dim]) -> [B].
@@ -41,6 +43,7 @@ class ImageEffects:
 
     effect: torch.Tensor  # [2, S, num_classes]: logits(edited) - logits(base); [0] toward s_min, [1] toward s_max
     disc: torch.Tensor | None = None  # [2, S]: D(edited) - D(base), when a discriminator was given
+    computed: torch.Tensor | None = None  # [2, S] bool: the edits computed (the rest are 0); None: all
 
 
 def edit_values(s: torch.Tensor, style_min: torch.Tensor, style_max: torch.Tensor, shift: float) -> torch.Tensor:
@@ -55,22 +58,34 @@ def edit_values(s: torch.Tensor, style_min: torch.Tensor, style_max: torch.Tenso
     return s + shift * (targets - s)
 
 
+CPU_PIXELS = 64 * 32 * 32  # edited pixels per call on a CPU (see `auto_batch`)
+
+
 def default_batch(device: str | torch.device) -> int:
-    """Edited images per call when not told: 256 on a GPU; 16 on a CPU, where small batches keep the
-    activations in cache (cpu-32, one core: about 1.5x faster than 64 or 256)."""
+    """Images per call for plain batched renders (the records' base pass): 256 on a GPU, 16 on a CPU."""
     return 256 if torch.device(device).type == "cuda" else 16
 
 
-@contextmanager
-def nonfused_modconv(G: Generator):
-    """Use the non-fused modulated conv while rendering many different style vectors at once (one
-    shared convolution instead of a grouped one per sample); restores G's setting afterwards."""
-    saved = G.fused_modconv
-    G.fused_modconv = False
-    try:
-        yield G
-    finally:
-        G.fused_modconv = saved
+@torch.no_grad()
+def auto_batch(G: Generator, classifier: Callable[[torch.Tensor], torch.Tensor], styles: list[torch.Tensor],
+               memory_fraction: float = 0.4, limit: int = 4096) -> int:
+    """Edited images per call of `image_effects`.
+
+    On a CPU, `CPU_PIXELS` worth of images, 4 to 64 (64 at 32 px, where 32-64 measured fastest;
+    larger batches leave the caches). On a GPU, as many as fit in `memory_fraction` of the free
+    memory, measured with a probe render + classification of 8 images (this resets the peak-memory
+    counter), a multiple of 8 up to `limit`."""
+    device = styles[0].device
+    if device.type != "cuda":
+        return max(4, min(64, CPU_PIXELS // G.resolution**2))
+    probe = 8
+    torch.cuda.synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    classifier(G.synthesis([s.expand(probe, -1) for s in styles], noise_mode="const"))
+    per_image = max(1, (torch.cuda.max_memory_allocated(device) - before) / probe)
+    free, _ = torch.cuda.mem_get_info(device)
+    return int(max(probe, min(limit, free * memory_fraction / per_image)) // 8 * 8)
 
 
 def _one_image_styles(styles: list[torch.Tensor]) -> None:
@@ -119,6 +134,57 @@ def image_effects_reference(
     return ImageEffects(effect, disc)
 
 
+class FoldedSynthesis:
+    """One image's synthesis layers with its styles folded into the weights.
+
+    All edits of one image share every layer's styles but the edited layer's, so after that layer
+    each modulated conv is an ordinary convolution with the modulated and demodulated weight
+    (computed once per image), and constant noise plus bias is one precomputed addend: one
+    convolution and in-place element-wise passes per layer, instead of scaling the activations of
+    every sample by styles and demodulation coefficients.
+
+    Args:
+        G: the generator.
+        styles: one image's per-layer styles, each [1, channels].
+    """
+
+    def __init__(self, G: Generator, styles: list[torch.Tensor]):
+        self.steps = []
+        for layer, s in zip(G.layers, styles):
+            w = layer.weight * layer.weight_gain * s.reshape(1, -1, 1, 1)
+            if layer.kind == "conv":
+                w = w * (w.square().sum(dim=[1, 2, 3], keepdim=True) + 1e-8).rsqrt()
+                add = layer.noise_const * layer.noise_strength + layer.bias.reshape(1, -1, 1, 1)
+                add = add.contiguous(memory_format=torch.channels_last)  # as the activations: a fast in-place add
+                self.steps.append((layer, w.transpose(0, 1) if layer.up else w, add))
+            else:
+                self.steps.append((layer, w, layer.bias.reshape(1, -1, 1, 1)))
+
+    def add_for(self, layer_index: int) -> torch.Tensor:
+        """Noise + bias of a conv layer: [1, O, H, W]."""
+        return self.steps[layer_index][2]
+
+    def run(self, state: SynthesisState, start: int, stop: int | None = None) -> SynthesisState:
+        """Apply layers start..stop-1 (any batch size: every sample has this image's styles)."""
+        for layer, w, add in self.steps[start:stop]:
+            if layer.kind == "conv":
+                if layer.up:
+                    x = blur(F.conv_transpose2d(state.x, w, stride=2), (1, 1), gain=4.0)
+                else:
+                    x = F.conv2d(state.x, w, padding=w.shape[-1] // 2)
+                state = SynthesisState(_finish_conv(x, add), state.img)
+            else:
+                y = F.conv2d(state.x, w).add_(add)
+                state = SynthesisState(state.x, y if state.img is None else upsample2d(state.img).add_(y))
+        return state
+
+
+def _finish_conv(x: torch.Tensor, add: torch.Tensor) -> torch.Tensor:
+    """Noise + bias, leaky ReLU and its gain after a modulated conv, in place on x (as
+    StyleConv.add_noise_bias_act with constant noise)."""
+    return F.leaky_relu_(x.add_(add), 0.2).mul_(LRELU_GAIN)
+
+
 def _channel_contributions(layer, x: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
     """conv(x_k) of a StyleConv for each input channel k in `channels` alone (unit style, no
     demodulation): [K, out_channels, H', W']. One grouped conv costs as much as one ordinary conv."""
@@ -133,38 +199,58 @@ def _channel_contributions(layer, x: torch.Tensor, channels: torch.Tensor) -> to
     return y.reshape(k, out_ch, *y.shape[2:])
 
 
-def _edited_conv(layer, state: SynthesisState, style: torch.Tensor, channels, values) -> SynthesisState:
-    """Output of StyleConv `layer` for many one-channel edits of its style [1, I] at once, by linearity.
-
-    Edit (d, j) sets style channel channels[j] to values[d, j]; the batch is ordered d-major
-    (all of values[0], then values[1], ...). Exact up to float rounding."""
+def _edited_conv(layer, state: SynthesisState, style: torch.Tensor, channels, values, add) -> SynthesisState:
+    """Output of StyleConv `layer` for one-channel edits of its style [1, I], by linearity: edit j
+    sets style channel channels[j] to values[j] (channels may repeat). Exact up to float rounding."""
     weight = layer.weight * layer.weight_gain
     base = modulated_conv2d(state.x, weight, style, demodulate=False, up=layer.up, fused=False)  # [1, O, H', W']
-    contrib = _channel_contributions(layer, state.x, channels)  # [K, O, H', W']
-    delta = values - style[0, channels]  # [D, K]
-    x = torch.addcmul(base, delta.reshape(*delta.shape, 1, 1, 1), contrib)  # [D, K, O, H', W'] in one pass
-    x = x.reshape(-1, *x.shape[2:])
-    edited = style.expand(len(x), -1).clone()
-    edited[torch.arange(len(x)), channels.repeat(len(values))] = values.reshape(-1)
-    dcoefs = (edited.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # [B, O]
-    x = layer.add_noise_bias_act(x.mul_(dcoefs.reshape(*dcoefs.shape, 1, 1)), noise_mode="const")
+    # NHWC like the activations that follow (mixed layouts make element-wise passes several times slower).
+    contrib = _channel_contributions(layer, state.x, channels).contiguous(memory_format=torch.channels_last)
+    delta = values - style[0, channels]  # [B]
+    x = torch.addcmul(base, delta.reshape(-1, 1, 1, 1), contrib)  # all edits in one pass
+    # Demodulation per edit: the base image's sum over input channels, with the edited one replaced.
+    w2 = weight.square().sum(dim=[2, 3])  # [O, I]
+    sums = style.square() @ w2.t() + (values.square() - style[0, channels].square())[:, None] * w2.t()[channels]
+    x = _finish_conv(x.mul_((sums + 1e-8).rsqrt()[:, :, None, None]), add)
     img = None if state.img is None else state.img.expand(len(x), -1, -1, -1)
-    return SynthesisState(x.contiguous(memory_format=torch.channels_last), img)
+    return SynthesisState(x, img)
 
 
-def _render_layer_edits(G: Generator, state: SynthesisState, styles, layer_index, channels, values) -> torch.Tensor:
-    """Images for the edits (channels [K], values [D, K]) of one style layer, d-major, starting
-    from the cached state before that layer."""
-    batch = values.numel()
+def _edited_layer(G: Generator, folded: FoldedSynthesis, state: SynthesisState, styles, layer_index, channels,
+                  values) -> SynthesisState:
+    """The states after style layer `layer_index` for one-channel edits of it (channels [B], new
+    values [B]), from the cached base state before it."""
     layer = G.layers[layer_index]
     if layer.kind == "conv":
-        after = _edited_conv(layer, state, styles[layer_index], channels, values)
-    else:  # toRGB: cheap 1x1 conv, run it directly on the edited styles
-        edited = styles[layer_index].expand(batch, -1).clone()
-        edited[torch.arange(batch), channels.repeat(len(values))] = values.reshape(-1)
-        after = G.run_layers(state.expand(batch), {layer_index: edited}, layer_index, layer_index + 1)
-    rest = [s.expand(batch, -1) for s in styles]
-    return G.run_layers(after, rest, layer_index + 1).img
+        return _edited_conv(layer, state, styles[layer_index], channels, values, folded.add_for(layer_index))
+    # toRGB: a cheap 1x1 conv, run directly on the edited styles.
+    edited = styles[layer_index].expand(len(values), -1).clone()
+    edited[torch.arange(len(values)), channels] = values
+    return G.run_layers(state.expand(len(values)), {layer_index: edited}, layer_index, layer_index + 1)
+
+
+def _concat(a: SynthesisState | None, b: SynthesisState) -> SynthesisState:
+    if a is None:
+        return b
+    img = None if b.img is None else torch.cat([a.img, b.img])
+    return SynthesisState(torch.cat([a.x, b.x]), img)
+
+
+def _render_wave(G: Generator, folded: FoldedSynthesis, states: list[SynthesisState], styles, layers: list[int],
+                 channels: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Images of a batch of one-channel edits sorted by layer (layers [B] as ints, channels and new
+    values [B]). Edits of a layer start from the cached base state before it and join the batch
+    there, so every later layer runs once per wave for all of them."""
+    carried = None
+    first, stop = layers[0], layers[-1] + 1
+    for layer_index in range(first, stop):
+        if carried is not None:
+            carried = folded.run(carried, layer_index, layer_index + 1)
+        lo, hi = bisect.bisect_left(layers, layer_index), bisect.bisect_right(layers, layer_index)
+        if hi > lo:
+            new = _edited_layer(G, folded, states[layer_index], styles, layer_index, channels[lo:hi], values[lo:hi])
+            carried = _concat(carried, new)
+    return folded.run(carried, stop).img
 
 
 @torch.no_grad()
@@ -179,39 +265,49 @@ def image_effects(
     batch: int | None = None,
     discriminator: DiscriminatorScore | None = None,
     condition: torch.Tensor | None = None,
+    edits: torch.Tensor | None = None,
+    precision: str = "fp32",
 ) -> ImageEffects:
     """The effects of one image, batched and cached (same numbers as `image_effects_reference`).
 
     Args:
         batch: edited images rendered and classified per call (memory grows linearly with it;
-            None: `default_batch` of the styles' device).
+            None: `auto_batch`).
+        edits: [2, S] bool, compute only these (direction, coordinate) edits; the others stay 0
+            (None: all).
+        precision: `fp32`, or `bf16` (autocast on CUDA only; effects are then good to about 1%).
         Others as in `image_effects_reference`.
     """
     _one_image_styles(styles)
     values = edit_values(space.flatten(styles)[0], style_min, style_max, shift)
-    # Channels per call; each channel is edited in both directions.
-    per_call = max(1, (batch or default_batch(values.device)) // 2)
-    with nonfused_modconv(G):
-        base_img = G.synthesis(styles, noise_mode="const")
-        base_logits = classifier(base_img)[0]
-        base_disc = discriminator(base_img, condition)[0] if discriminator else None
-        effect = torch.empty(2, space.size, base_logits.shape[0], device=base_logits.device)
-        disc = torch.empty(2, space.size, device=base_logits.device) if discriminator else None
-        state = G.initial_state(1)
+    device = values.device
+    per_call = batch or auto_batch(G, classifier, styles)
+    # The wanted edits, coordinate by coordinate (so layer by layer), both directions of a coordinate together.
+    wanted = torch.ones(2, space.size, dtype=torch.bool) if edits is None else edits.cpu()
+    coords, dirs = wanted.t().nonzero(as_tuple=True)
+    layers = space.layer_of(coords)
+    first = torch.zeros(len(space.layers), dtype=torch.long)
+    first[list(space.included)] = torch.tensor(space.offsets)
+    channels = (coords - first[layers]).to(device)
+    coords, dirs, layers = coords.to(device), dirs.to(device), layers.tolist()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16" and device.type == "cuda")
+    with autocast:
+        folded = FoldedSynthesis(G, styles)
+        states = [G.initial_state(1)]  # states[l]: the base image's state before layer l, NHWC
         for layer_index in range(G.num_ws):
-            if layer_index in space.included:
-                offset = space.offsets[space.included.index(layer_index)]
-                for start in range(0, space.layers[layer_index].channels, per_call):
-                    stop = min(start + per_call, space.layers[layer_index].channels)
-                    channels = torch.arange(start, stop, device=values.device)
-                    new = values[:, offset + start : offset + stop]  # [2, K]: to min, to max
-                    img = _render_layer_edits(G, state, styles, layer_index, channels, new)
-                    change = classifier(img) - base_logits
-                    effect[:, offset + start : offset + stop] = change.reshape(2, stop - start, -1)
-                    if discriminator:
-                        scores = discriminator(img, condition.expand(len(img), -1)) - base_disc
-                        disc[:, offset + start : offset + stop] = scores.reshape(2, stop - start)
-            state = G.run_layers(state, styles, layer_index, layer_index + 1)
-            # NHWC feature maps: the batched convolutions that follow run faster on CPU (oneDNN).
-            state = SynthesisState(state.x.contiguous(memory_format=torch.channels_last), state.img)
-    return ImageEffects(effect, disc)
+            state = folded.run(states[-1], layer_index, layer_index + 1)
+            states.append(SynthesisState(state.x.contiguous(memory_format=torch.channels_last), state.img))
+        base_img = states[-1].img
+        base_logits = classifier(base_img)[0].float()
+        base_disc = discriminator(base_img, condition)[0].float() if discriminator else None
+        effect = torch.zeros(2, space.size, base_logits.shape[0], device=device)
+        disc = torch.zeros(2, space.size, device=device) if discriminator else None
+        for start in range(0, len(coords), per_call):
+            part = slice(start, start + per_call)
+            d, k = dirs[part], coords[part]
+            img = _render_wave(G, folded, states, styles, layers[part], channels[part], values[d, k])
+            img = img.contiguous(memory_format=torch.channels_last)  # NHWC convolutions in the classifier
+            effect[d, k] = classifier(img).float() - base_logits
+            if discriminator:
+                disc[d, k] = discriminator(img, condition.expand(len(img), -1)).float() - base_disc
+    return ImageEffects(effect, disc, None if edits is None else wanted.to(device))

@@ -1,0 +1,98 @@
+"""Taylor-screened AttFind effects: exact effects for the few edits a first-order estimate ranks
+highest, instead of all 2S of them.
+
+For one image with style vector s, the effect of moving coordinate k to its edited value v[d, k]
+is, to first order, grad_s logit_c(G(s))[k] * (v[d, k] - s[k]). One forward and one backward pass
+(the image repeated once per class, each copy differentiating its own class's logit) give this
+estimate for every (direction, coordinate, class). For each class the `candidates` edits with the
+largest estimated increase of that class's logit are then computed exactly with the batched path
+(`effects.image_effects` with `edits`). AttFind's selection only ever looks for the edits that push
+an image toward a class, and those are what the screen keeps.
+
+The result has the shape and meaning of the exact effects, except that edits screened out have
+effect 0 (and `computed` False): for the selection they are edits that do not move the image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from stylex.attfind.effects import DiscriminatorScore, ImageEffects, edit_values, image_effects
+from stylex.networks.generator import Generator
+from stylex.stylespace import StyleSpace
+
+DEFAULT_CANDIDATES = 32  # exact edits per class and image (see benchmarks/RESULTS.md for the trade-off)
+
+
+def taylor_estimates(
+    G: Generator,
+    classifier: Callable[[torch.Tensor], torch.Tensor],
+    styles: list[torch.Tensor],
+    space: StyleSpace,
+    values: torch.Tensor,
+) -> torch.Tensor:
+    """First-order estimate of every effect of one image: [2, S, C].
+
+    Args:
+        G, classifier, styles, space: as in `effects.image_effects`.
+        values: [2, S] the edited value of every coordinate (`effects.edit_values`).
+    """
+    flat = space.flatten(styles)  # [1, S]
+    num_classes = getattr(classifier, "num_classes", None)
+    if num_classes is None:
+        num_classes = classifier(G.synthesis(styles, noise_mode="const")).shape[1]
+    with torch.enable_grad():
+        # One copy of the image per class; copy c differentiates logit c, so one backward pass
+        # gives the whole Jacobian d logits / d s.
+        s = flat.detach().expand(num_classes, -1).clone().requires_grad_(True)
+        base = [t.detach().expand(num_classes, -1) for t in styles]
+        logits = classifier(G.synthesis(space.unflatten(s, base), noise_mode="const"))
+        (jacobian,) = torch.autograd.grad(logits.float().diagonal().sum(), s)  # [C, S]
+    shift = values - flat.detach()  # [2, S]
+    return shift.unsqueeze(-1) * jacobian.t().unsqueeze(0)
+
+
+def screen(estimate: torch.Tensor, candidates: int) -> torch.Tensor:
+    """[2, S] bool: for each class, the `candidates` (direction, coordinate) edits with the largest
+    estimated increase of its logit; the union over classes.
+
+    Args:
+        estimate: [2, S, C] estimated effects (`taylor_estimates`).
+        candidates: edits kept per class (all of them if there are fewer).
+    """
+    two, size, num_classes = estimate.shape
+    keep = torch.zeros(two * size, dtype=torch.bool, device=estimate.device)
+    per_class = estimate.reshape(two * size, num_classes)
+    k = min(candidates, two * size)
+    for c in range(num_classes):
+        keep[per_class[:, c].topk(k).indices] = True
+    return keep.reshape(two, size)
+
+
+@torch.no_grad()
+def image_effects_taylor(
+    G: Generator,
+    classifier: Callable[[torch.Tensor], torch.Tensor],
+    styles: list[torch.Tensor],
+    space: StyleSpace,
+    style_min: torch.Tensor,
+    style_max: torch.Tensor,
+    shift: float = 1.0,
+    batch: int | None = None,
+    discriminator: DiscriminatorScore | None = None,
+    condition: torch.Tensor | None = None,
+    candidates: int = DEFAULT_CANDIDATES,
+    precision: str = "fp32",
+) -> ImageEffects:
+    """The effects of one image, exact for the Taylor-screened candidates and 0 elsewhere
+    (`computed` says which). Arguments as in `effects.image_effects`, plus:
+
+    Args:
+        candidates: exact edits per class (see `screen`).
+    """
+    values = edit_values(space.flatten(styles)[0], style_min, style_max, shift)
+    wanted = screen(taylor_estimates(G, classifier, styles, space, values), candidates)
+    return image_effects(G, classifier, styles, space, style_min, style_max, shift, batch, discriminator, condition,
+                         edits=wanted, precision=precision)
