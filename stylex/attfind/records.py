@@ -16,7 +16,12 @@ the analysed StyleSpace, S_all of all style layers, C classes:
     style_min, style_max [S]  extremes over the N images (of the analysed coordinates)
     effect      [N,2,S,C]  logits(C(G(s'))) - base_logits; [:,0] toward style_min, [:,1] toward style_max
     disc_base [N], disc_effect [N,2,S]   only with a discriminator: D(G(s)) and D(G(s')) - D(G(s))
+    computed    [N,2,S]    only with method `taylor`: 1 where the effect was computed exactly; the
+                           edits the screen left out have effect 0 (see stylex/attfind/taylor.py)
     done        [N]        1 once an image's effects are on disk
+
+Attributes `method` (`exact` | `taylor`; files without it are exact) and `candidates` (Taylor
+candidates per class; 0 for exact) say how the effects were computed.
 
 Everything but `effect`, `disc_effect` and `done` is written once, to a temporary file that is
 renamed into place, so a file that exists is always complete up to its done mask. Afterwards only
@@ -40,13 +45,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from stylex.attfind.effects import DiscriminatorScore, default_batch, image_effects
+from stylex.attfind.effects import DiscriminatorScore, auto_batch, default_batch, image_effects
+from stylex.attfind.taylor import DEFAULT_CANDIDATES, image_effects_taylor
 from stylex.errors import StylexError
 from stylex.stylespace import StyleLayer, StyleSpace
 from stylex.training.losses import condition_from_logits
 
 FORMAT = "stylex-attfind-records"
 VERSION = 1
+METHODS = ("exact", "taylor")
 
 
 def images_to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -85,6 +92,9 @@ class Records:
     done: np.ndarray
     disc_base: np.ndarray | None = None
     disc_effect: np.ndarray | None = None
+    method: str = "exact"
+    candidates: int = 0
+    computed: np.ndarray | None = None
 
     @property
     def num_images(self) -> int:
@@ -137,7 +147,7 @@ def load_records(path: str | Path, require_complete: bool = True) -> Records:
             if int(f.attrs["version"]) != VERSION:
                 raise StylexError(f"records file {path} has version {f.attrs['version']}; this stylex reads {VERSION}")
             arrays = {name: f[name][()] for name in _ARRAYS}
-            disc = {name: f[name][()] if name in f else None for name in ("disc_base", "disc_effect")}
+            disc = {name: f[name][()] if name in f else None for name in ("disc_base", "disc_effect", "computed")}
             attrs = dict(f.attrs)
     except OSError as exc:
         raise StylexError(
@@ -152,6 +162,8 @@ def load_records(path: str | Path, require_complete: bool = True) -> Records:
         class_names=json.loads(attrs["class_names"]),
         layers=tuple(StyleLayer(*layer) for layer in json.loads(attrs["layers"])),
         shard=tuple(int(v) for v in attrs["shard"]),
+        method=str(attrs.get("method", "exact")),
+        candidates=int(attrs.get("candidates", 0)),
         **arrays,
         **disc,
     )
@@ -164,16 +176,18 @@ def load_records(path: str | Path, require_complete: bool = True) -> Records:
     return records
 
 
-def _settings(meta, conditioning, shift, include_torgb, shard, image_index, with_disc) -> dict:
+def _settings(meta, conditioning, shift, include_torgb, shard, image_index, with_disc, method, candidates) -> dict:
     """What must match for a run to resume an existing records file."""
     return dict(meta=meta, conditioning=conditioning, shift=float(shift), include_torgb=bool(include_torgb),
-                shard=list(shard), image_index=[int(i) for i in image_index], discriminator=bool(with_disc))
+                shard=list(shard), image_index=[int(i) for i in image_index], discriminator=bool(with_disc),
+                method=str(method), candidates=int(candidates))
 
 
 def _file_settings(path: Path) -> dict:
     with h5py.File(path, "r") as f:
         return _settings(json.loads(f.attrs["meta"]), str(f.attrs["conditioning"]), f.attrs["shift"],
-                         f.attrs["include_torgb"], f.attrs["shard"], f["image_index"][()], "disc_effect" in f)
+                         f.attrs["include_torgb"], f.attrs["shard"], f["image_index"][()], "disc_effect" in f,
+                         f.attrs.get("method", "exact"), f.attrs.get("candidates", 0))
 
 
 @torch.no_grad()
@@ -197,7 +211,7 @@ def _base_pass(G, E, classifier, images, conditioning, batch, device, discrimina
 
 
 def _create(path, G, E, classifier, images, labels, image_index, class_names, conditioning, shift,
-            include_torgb, batch, device, discriminator, meta, shard) -> None:
+            include_torgb, batch, device, discriminator, meta, shard, method, candidates) -> None:
     """Compute the per-image base values and write a new records file atomically."""
     base = _base_pass(G, E, classifier, images, conditioning, batch, device, discriminator)
     n, c = len(images), base["base_logits"].shape[1]
@@ -217,6 +231,7 @@ def _create(path, G, E, classifier, images, labels, image_index, class_names, co
                 shift=float(shift), include_torgb=bool(include_torgb), shard=np.array(shard, dtype=np.int64),
                 class_names=json.dumps(class_names),
                 layers=json.dumps([[l.name, l.kind, l.resolution, l.channels] for l in space.layers]),
+                method=method, candidates=int(candidates),
             )
             f["image_index"] = np.asarray(image_index, dtype=np.int64)
             f["labels"] = np.asarray(labels, dtype=np.int64)
@@ -230,6 +245,8 @@ def _create(path, G, E, classifier, images, labels, image_index, class_names, co
             if discriminator:
                 f["disc_base"] = base["disc_base"]
                 f["disc_effect"] = np.zeros((n, 2, space.size), dtype=np.float32)
+            if method == "taylor":
+                f["computed"] = np.zeros((n, 2, space.size), dtype=np.uint8)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -257,6 +274,9 @@ def compute_records(
     overwrite: bool = False,
     progress: bool = True,
     on_image: Callable[[int], None] | None = None,
+    method: str = "exact",
+    candidates: int = DEFAULT_CANDIDATES,
+    precision: str = "fp32",
 ) -> Records:
     """Step A of AttFind for `images`, written to (or resumed from) the records file `path`.
 
@@ -272,7 +292,7 @@ def compute_records(
         shift: how far each coordinate moves toward its extreme (1 = all the way).
         include_torgb: also analyse the toRGB styles.
         batch: images per call in the base pass and edited images per call in the effects
-            (None: `effects.default_batch(device)`).
+            (None: `effects.default_batch(device)` and `effects.auto_batch`).
         device: where G, E and the classifier are.
         discriminator: optional `(images, conditions) -> scores`; records D's change per edit.
         meta: JSON-serialisable provenance (checkpoint, classifier, data...); must match to resume.
@@ -280,17 +300,24 @@ def compute_records(
             other rows stay not done); shards of one run merge with `merge_records`.
         overwrite: replace an existing file made with other settings instead of refusing.
         progress: show a progress bar. on_image: called with each image's row once it is on disk.
+        method: `exact` (every edit rendered) or `taylor` (only the Taylor-screened candidates;
+            see stylex/attfind/taylor.py).
+        candidates: with `taylor`, exact edits per class and image.
+        precision: `fp32`, or `bf16` autocast for the edits on CUDA.
     """
+    if method not in METHODS:
+        raise StylexError(f"--method {method}: unknown; allowed: {', '.join(METHODS)}")
+    candidates = int(candidates) if method == "taylor" else 0
     if conditioning not in ("probs", "logits"):
         raise ValueError(f"conditioning must be probs or logits, got {conditioning!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    batch = batch or default_batch(device)
     n = len(images)
     image_index = np.arange(n) if image_index is None else np.asarray(image_index)
     labels = np.full(n, -1) if labels is None else np.asarray(labels)
     meta = json.loads(json.dumps(meta or {}, sort_keys=True))  # as it reads back from the file
-    wanted = _settings(meta, conditioning, shift, include_torgb, shard, image_index, discriminator is not None)
+    wanted = _settings(meta, conditioning, shift, include_torgb, shard, image_index, discriminator is not None,
+                       method, candidates)
     if path.exists() and not overwrite:
         try:
             found = _file_settings(path)
@@ -306,7 +333,7 @@ def compute_records(
             )
     else:
         _create(path, G, E, classifier, images, labels, image_index, class_names, conditioning, shift,
-                include_torgb, batch, device, discriminator, meta, shard)
+                include_torgb, batch or default_batch(device), device, discriminator, meta, shard, method, candidates)
     records = load_records(path, require_complete=False)
     rank, world = shard
     todo = [i for i in range(n) if i % world == rank and not records.done[i]]
@@ -318,8 +345,15 @@ def compute_records(
         for i in tqdm(todo, desc="AttFind", unit="img", disable=not progress):
             styles = full.unflatten(torch.from_numpy(records.styles[i : i + 1]).to(device))
             condition = torch.from_numpy(records.conditions[i : i + 1]).to(device)
-            result = image_effects(G, classifier, styles, space, style_min, style_max, shift, batch,
-                                   discriminator, condition)
+            batch = batch or auto_batch(G, classifier, styles)
+            if method == "taylor":
+                result = image_effects_taylor(G, classifier, styles, space, style_min, style_max, shift, batch,
+                                              discriminator, condition, candidates=candidates, precision=precision)
+                records.computed[i] = result.computed.cpu().numpy()
+                f["computed"][i] = records.computed[i]
+            else:
+                result = image_effects(G, classifier, styles, space, style_min, style_max, shift, batch,
+                                       discriminator, condition, precision=precision)
             records.effect[i] = result.effect.cpu().numpy()
             f["effect"][i] = records.effect[i]
             if discriminator:
@@ -348,6 +382,7 @@ def merge_records(shards: list[str | Path], out: str | Path) -> Records:
     first = parts[0]
     for part in parts[1:]:
         same = (part.meta == first.meta and part.shift == first.shift and part.include_torgb == first.include_torgb
+                and (part.method, part.candidates) == (first.method, first.candidates)
                 and np.array_equal(part.image_index, first.image_index)
                 and np.allclose(part.styles, first.styles, atol=1e-4))
         if not same:
@@ -366,6 +401,8 @@ def merge_records(shards: list[str | Path], out: str | Path) -> Records:
                     f["effect"][i] = part.effect[i]
                     if part.disc_effect is not None:
                         f["disc_effect"][i] = part.disc_effect[i]
+                    if part.computed is not None:
+                        f["computed"][i] = part.computed[i]
                 done |= part.done
             f["done"][...] = done.astype(np.uint8)
         os.replace(tmp, out)

@@ -86,8 +86,18 @@ def add_arguments(parser):
                         help="images to analyse, a seeded random sample of the split (default 250)")
     parser.add_argument("--out", help="records file to write or resume (e.g. runs/x/attfind/records.h5)")
     parser.add_argument("--batch", type=positive_int, default=None,
-                        help="edited images rendered per call (default: 16 on CPU, 256 on CUDA; lower it if "
-                             "memory runs out)")
+                        help="edited images rendered per call (default: 64 at 32 px on CPU; on CUDA what fits in "
+                             "40%% of the free memory; lower it if memory runs out)")
+    parser.add_argument("--method", choices=("exact", "taylor"), default="exact",
+                        help="exact: render every edit; taylor: rank the edits by a first-order estimate (one "
+                             "backward pass per image) and render only the top --candidates per class, much "
+                             "faster (the others are recorded as 0) (default exact)")
+    parser.add_argument("--candidates", type=positive_int, default=None,
+                        help="with --method taylor: edits computed exactly per class and image (default 32, "
+                             "stylex.attfind.taylor.DEFAULT_CANDIDATES)")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="bf16: autocast the edited renders on CUDA (faster; effects good to about "
+                             "1%%); ignored on CPU (default fp32)")
     parser.add_argument("--shift", type=float, default=1.0,
                         help="how far a coordinate moves toward its extreme: 1 = all the way (default 1)")
     parser.add_argument("--include-torgb", action="store_true",
@@ -204,7 +214,8 @@ def _attfind(args) -> int:
             target, G, E, classifier, images, labels, image_index=index, class_names=dataset.class_names,
             conditioning=trained.conditioning, shift=args.shift, include_torgb=args.include_torgb,
             batch=args.batch, device=info.device, discriminator=disc, meta=meta, shard=(info.rank, info.world_size),
-            overwrite=args.overwrite, progress=info.is_main and not args.no_progress,
+            overwrite=args.overwrite, progress=info.is_main and not args.no_progress, method=args.method,
+            precision=args.precision, **({"candidates": args.candidates} if args.candidates else {}),
         )
         if info.enabled:
             import torch.distributed as dist
