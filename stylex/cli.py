@@ -26,6 +26,7 @@ COMMANDS = {
     "explain": "explain",
     "evaluate": "evaluate",
     "user-study": "user_study",
+    "demo": "demo",
 }
 
 

@@ -1,0 +1,366 @@
+"""`stylex demo`: the whole method end to end on the synthetic world, in one command.
+
+Two classifiers of the world's `smile` label are explained: a *clean* one, trained where every
+factor is independent, and a *shortcut* one, trained where the background colour always agrees
+with the label (so it may read the background instead of the mouth). For each, StylEx is trained
+on the clean world, AttFind finds its attributes, and the figures, the evaluation numbers
+(sufficiency against random and Wu et al. baselines, classifier-specificity between the two runs,
+ground-truth recovery read by the factor oracle) and one report page are written.
+
+Every stage calls the same library functions and sub-commands a user would; this module only
+chooses sizes, runs the stages in order, and writes `report.html` and `summary.json`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from stylex.errors import StylexError
+
+LABEL = "smile"
+SHORTCUT = ("background", 1.0)  # at 0.95 a small CNN still reads the (easy) mouth; at 1.0 it may not
+RUNS = ("clean", "shortcut")
+
+
+@dataclass(frozen=True)
+class DemoSizes:
+    """How much the demo computes (the default sizes were chosen by timing on a 2-core CPU)."""
+
+    world_images: int  # faces in each world (80 / 10 / 10 % train / val / test)
+    classifier_epochs: int  # epochs of each classifier
+    kimg: float  # StylEx training length per run, thousands of images
+    metrics_images: int  # held-out images of StylEx's final metrics
+    attfind_images: int  # test images AttFind analyses per run
+    top_k: int  # attributes shown and evaluated
+    examples: int  # image pairs per direction in the attribute panels
+    explained_images: int  # per-image explanation figures per run
+    gif_frames: int  # frames of each attribute animation
+    random_seeds: int  # draws averaged by the random baseline
+
+
+DEFAULT_SIZES = DemoSizes(world_images=4000, classifier_epochs=3, kimg=10.0, metrics_images=256,
+                          attfind_images=48, top_k=6, examples=4, explained_images=4, gif_frames=12, random_seeds=5)
+QUICK_SIZES = DemoSizes(world_images=300, classifier_epochs=1, kimg=0.05, metrics_images=32,
+                        attfind_images=3, top_k=2, examples=1, explained_images=1, gif_frames=3, random_seeds=1)
+
+
+class Stages:
+    """Prints one line when each stage starts and ends, with its own and the total elapsed time."""
+
+    def __init__(self, total: int, log=print):
+        self.total, self.log, self.count = total, log, 0
+        self.start = time.perf_counter()
+        self.times: dict[str, float] = {}
+
+    def run(self, title: str, fn, *args, **kwargs):
+        self.count += 1
+        self.log(f"[{self.count}/{self.total}] {title} ...", flush=True)
+        t0 = time.perf_counter()
+        result = fn(*args, **kwargs)
+        took = time.perf_counter() - t0
+        self.times[title] = round(took, 1)
+        self.log(f"[{self.count}/{self.total}] {title}: done in {took:.0f} s "
+                 f"(total {time.perf_counter() - self.start:.0f} s)", flush=True)
+        return result
+
+
+def _command(argv: list[str]) -> None:
+    """Run a `stylex` sub-command in this process, letting its errors propagate."""
+    from stylex.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    code = int(args._run(args) or 0)
+    if code:
+        raise StylexError(f"`stylex {' '.join(argv)}` failed with exit status {code}")
+
+
+def _make_worlds(out: Path, sizes: DemoSizes, seed: int) -> dict[str, Path]:
+    from stylex.world import generate_world
+
+    worlds = {"clean": out / "world", "shortcut": out / "world-shortcut"}
+    for name, path in worlds.items():
+        if not (path / "world.json").exists():
+            shortcut = f"{SHORTCUT[0]}:{SHORTCUT[1]}" if name == "shortcut" else None
+            generate_world(path, sizes.world_images, resolution=32, label=LABEL, shortcut=shortcut, seed=seed)
+    return worlds
+
+
+def _train_classifier(world: Path, test_world: Path, out: Path, sizes: DemoSizes, seed: int, device: str) -> dict:
+    """Train one classifier on `world` and measure it on `test_world`'s test split, where the
+    background is independent of the label (a background reader is caught there)."""
+    from stylex.classifiers import evaluate_classifier, load_classifier, train_classifier
+    from stylex.datasets import open_dataset
+
+    report = train_classifier(str(world), 32, out, epochs=sizes.classifier_epochs, device=device, seed=seed)
+    clf = load_classifier(out, device)
+    test = evaluate_classifier(clf, open_dataset(str(test_world), 32, "test"), device=device)
+    background = open_dataset(f"world:{test_world}:{SHORTCUT[0]}", 32, "test")
+    return {"file": out.name, "trained_on": world.name, "own_test_accuracy": report["test_accuracy"],
+            "independent_test_accuracy": test["accuracy"], "shortcut_test": test.get("shortcut"),
+            "agreement_with_background": evaluate_classifier(clf, background, device=device)["accuracy"]}
+
+
+def _train_stylex(run: Path, world: Path, classifier: Path, sizes: DemoSizes, seed: int, device: str) -> None:
+    _command(["train", "--data", str(world), "--classifier", str(classifier), "--out", str(run),
+              "--preset", "cpu-32", "--perceptual", "classifier", "--kimg", str(sizes.kimg),
+              "--metrics-images", str(sizes.metrics_images), "--metrics-every", "0",
+              "--snap", str(max(sizes.kimg, 0.01)), "--sample-every", str(max(sizes.kimg, 0.01)),
+              "--keep", "1", "--seed", str(seed), "--device", device, "--force"])
+
+
+def _attfind(run: Path, sizes: DemoSizes, seed: int, device: str) -> Path:
+    records = run / "attfind" / "records.h5"
+    _command(["attfind", "--run", str(run), "--num-images", str(sizes.attfind_images), "--out", str(records),
+              "--top-k", str(max(sizes.top_k, 10)), "--seed", str(seed), "--device", device, "--overwrite"])
+    return records
+
+
+def _explain(ctx, out: Path, sizes: DemoSizes) -> Path:
+    from stylex import visualize
+
+    return visualize.write_explanations(ctx.editor(), ctx.selection, out, top_k=sizes.top_k,
+                                        n_examples=sizes.examples, n_images=sizes.explained_images,
+                                        gif_frames=sizes.gif_frames)
+
+
+def _evaluate(ctx, sizes: DemoSizes, oracle) -> dict:
+    from stylex import evaluate
+
+    editor = ctx.editor()
+    return {
+        "baselines": evaluate.baselines(editor, ctx.selection, sizes.top_k, seeds=sizes.random_seeds),
+        "reconstruction": evaluate.reconstruction(editor, ctx.selection, sizes.top_k),
+        "ground_truth": evaluate.ground_truth(editor, ctx.selection, oracle, sizes.top_k,
+                                              factors_used={"label": LABEL, "shortcut": SHORTCUT[0]}),
+    }
+
+
+def _specificity(contexts: dict, top_k: int) -> dict:
+    from stylex import evaluate
+
+    return evaluate.classifier_specificity(
+        {name: (c.G, c.classifier, c.records, c.selection, c.device) for name, c in contexts.items()}, top_k)
+
+
+def _curve_plot(results: dict, path: Path) -> Path:
+    """Flip rate as k grows for each run: AttFind against the random and Wu baselines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.2), squeeze=False)
+    for ax, (name, res) in zip(axes[0], results.items()):
+        b = res["baselines"]
+        for method, style in (("attfind", "o-"), ("wu", "s--"), ("random", "^:")):
+            curve = b[method]["curve"]
+            ax.plot([p["k"] for p in curve], [p["flip_rate"] for p in curve], style, label=method)
+        ax.set_title(f"{name} classifier")
+        ax.set_xlabel("k (attributes changed together)")
+        ax.set_ylabel("flip rate")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 0, device: str = "auto",
+             log=print) -> Path:
+    """Run the demo and return the path of its report.html.
+
+    Args:
+        out_dir: folder for everything (worlds, classifiers, runs, figures, report.html, summary.json);
+            worlds already there are reused, everything else is recomputed.
+        quick: tiny sizes (a minute or two; every stage runs, the numbers mean little).
+        seed: seed of every stage.
+        device: auto, cpu, cuda or cuda:<index>.
+        log: prints the stage lines.
+    """
+    import torch
+
+    from stylex.attfind import load_context
+    from stylex.oracle import load_oracle
+    from stylex.runtime import resolve_device
+
+    sizes = QUICK_SIZES if quick else DEFAULT_SIZES
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dev = str(resolve_device(device))
+    if dev == "cpu":
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+    stages = Stages(total=3 + 5 * len(RUNS), log=log)  # worlds, 5 per run, specificity, report
+    log(f"stylex demo ({'quick' if quick else 'default'} sizes) on {dev} -> {out}")
+    worlds = stages.run("synthetic worlds (clean, and background shortcut)", _make_worlds, out, sizes, seed)
+    classifiers = {}
+    for name in RUNS:
+        classifiers[name] = stages.run(f"{name} smile classifier", _train_classifier, worlds[name], worlds["shortcut"],
+                                       out / f"{name}.pt", sizes, seed, dev)
+    records = {}
+    for name in RUNS:
+        run = out / "runs" / name
+        stages.run(f"StylEx for the {name} classifier ({sizes.kimg:g} kimg)", _train_stylex, run, worlds["clean"],
+                   out / f"{name}.pt", sizes, seed, dev)
+        records[name] = stages.run(f"AttFind for the {name} classifier ({sizes.attfind_images} images)", _attfind,
+                                   run, sizes, seed, dev)
+    contexts = {name: load_context(path, dev) for name, path in records.items()}
+    oracle = load_oracle(device=dev)
+    results = {}
+    for name, ctx in contexts.items():
+        stages.run(f"figures and GIFs for the {name} classifier", _explain, ctx, out / "runs" / name / "explain", sizes)
+        results[name] = stages.run(f"evaluation of the {name} classifier's attributes", _evaluate, ctx, sizes, oracle)
+    specificity = stages.run("classifier-specificity (2 x 2)", _specificity, contexts, sizes.top_k)
+    summary = {"quick": quick, "seed": seed, "device": dev, "sizes": asdict(sizes),
+               "shortcut": {"factor": SHORTCUT[0], "agreement_in_training": SHORTCUT[1]},
+               "classifiers": classifiers, "runs": {}, "specificity": specificity, "stage_seconds": stages.times}
+    for name in RUNS:
+        summary["runs"][name] = {"records": str(records[name].relative_to(out)),
+                                 "attributes": [_attribute_row(a, contexts[name].selection.class_names)
+                                                for a in contexts[name].selection.attributes[: sizes.top_k]],
+                                 **results[name]}
+    report = stages.run("report", _write_report, out, summary, _curve_plot(results, out / "sufficiency.png"))
+    summary["stage_seconds"] = stages.times
+    summary["total_seconds"] = round(time.perf_counter() - stages.start, 1)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    log(f"demo finished in {summary['total_seconds']:.0f} s. Open the report: {report.resolve()}")
+    log(f"all numbers: {(out / 'summary.json').resolve()}")
+    return report
+
+
+def _attribute_row(a, class_names: list[str]) -> dict:
+    return {"rank": a.rank, "name": a.name, "direction": "to_max" if a.direction else "to_min",
+            "toward": class_names[a.toward_class], "score": a.score, "images_moved": a.images_moved}
+
+
+# -- the report page ----------------------------------------------------------------------------
+
+
+def _pct(v) -> str:
+    return "n/a" if v is None else f"{100 * v:.0f}%"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _classifier_section(summary: dict) -> str:
+    rows = []
+    for name, c in summary["classifiers"].items():
+        sc = c.get("shortcut_test") or {}
+        rows.append([name, html.escape(c["trained_on"]), _pct(c["independent_test_accuracy"]),
+                     _pct(sc.get("accuracy_when_agrees")), _pct(sc.get("accuracy_when_disagrees")),
+                     _pct(c["agreement_with_background"])])
+    return _table(["classifier", "trained on", "smile accuracy (independent test)",
+                   "... where background agrees", "... where it disagrees",
+                   "agreement with background (warm = smile)"], rows)
+
+
+def _run_section(name: str, run: dict, top_k: int) -> str:
+    base = f"runs/{name}"
+    gt = {a["rank"]: a for a in run["ground_truth"]["attributes"]}
+    rows = []
+    for a in run["attributes"]:
+        g = gt.get(a["rank"], {})
+        change = g.get("factor_change", {})
+        dom = g.get("dominant_factor", "")
+        rows.append([str(a["rank"]), html.escape(a["name"]), a["direction"].replace("_", " "), html.escape(a["toward"]),
+                     f"{a['score']:+.2f}", str(a["images_moved"]), f"<b>{html.escape(dom)}</b> "
+                     f"({change.get(dom, 0):.2f})",
+                     f"<img src='{base}/explain/attribute_{a['rank']:02d}.gif' height='72'>"])
+    b, rec = run["baselines"], run["reconstruction"]
+    fd_name = "fid" if "fid" in rec else "fd_classifier"
+    recovery = run["ground_truth"].get("recovery_label", {}).get("at_k", [])
+    recovery_sc = run["ground_truth"].get("recovery_shortcut", {}).get("at_k", [])
+    return f"""
+<h2>The {name} classifier</h2>
+<p>StylEx reconstructions on held-out faces (left of each pair: real, right: reconstruction, with
+the classifier's decision):</p>
+<img src='{base}/samples/latest.png' style='max-width:100%' onerror="this.style.display='none'">
+<h3>Its top attributes</h3>
+<p>Each row of the summary shows [original | changed] pairs: one StyleSpace coordinate is moved
+toward the class named on the left, and the number under each image is the classifier's
+probability of that class. The animations sweep the coordinate on a few faces. The factor column
+is what the factor oracle says the edit changes (mean change of its prediction, 0 to 1).</p>
+{_table(["#", "coordinate", "direction", "pushes toward", "score", "images moved", "factor it changes",
+         "animation"], rows)}
+<p><a href='{base}/explain/index.html'>All figures of this run</a> (panels, GIFs, per-image explanations).</p>
+<img src='{base}/explain/summary.png' style='max-width:100%'>
+<h3>Its numbers</h3>
+<ul>
+<li><b>Sufficiency</b>: changing the top-{top_k} attributes together flips
+  <b>{_pct(b['attfind']['flip_rate'])}</b> of {b['n_images']} decisions; {top_k} random coordinates flip
+  {_pct(b['random']['flip_rate'])} and Wu et al.'s most class-separating coordinates flip
+  {_pct(b['wu']['flip_rate'])}.</li>
+<li><b>Ground truth</b>: recovery@k of the label factor (smile):
+  {', '.join(f"k={p['k']}: {p['recovery']:.2f}" for p in recovery) or 'n/a'}; of the shortcut factor
+  (background): {', '.join(f"k={p['k']}: {p['recovery']:.2f}" for p in recovery_sc) or 'n/a'}.</li>
+<li><b>Reconstruction</b>: the classifier agrees with itself on {_pct(rec['agreement'])} of the
+  reconstructions (KL {rec['kl']:.3f}, L1 {rec['l1']:.3f}, {fd_name} {rec[fd_name]:.2f}); the counterfactuals'
+  {fd_name} as k grows: {', '.join(f"{p[fd_name]:.2f}" for p in rec.get('counterfactual_curve', []))}.</li>
+</ul>
+"""
+
+
+def _write_report(out: Path, summary: dict, curve_png: Path) -> Path:
+    """report.html: what was explained, the attributes as pictures, the numbers and what they mean."""
+    import shutil
+
+    for name in RUNS:  # the newest sample grid under a fixed name, for the page
+        samples = sorted((out / "runs" / name / "samples").glob("*.png"))
+        if samples:
+            shutil.copyfile(samples[-1], out / "runs" / name / "samples" / "latest.png")
+    top_k = summary["sizes"]["top_k"]
+    spec = summary["specificity"]["matrix"]
+    spec_rows = [[f"attributes of the {x} run"] + [_pct(spec[x][y]) for y in RUNS] for x in RUNS]
+    quick_note = ("<p class='warn'>This is a <b>--quick</b> run: every stage ran, but with tiny sizes, so the "
+                  "numbers and pictures mean little. Run <code>stylex demo</code> for the real demo.</p>"
+                  if summary["quick"] else "")
+    page = f"""<!doctype html><html><head><meta charset='utf-8'><title>stylex demo report</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.45}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}
+.warn{{background:#fff3cd;padding:.5em}}</style></head><body>
+<h1>stylex demo: explaining two smile classifiers</h1>
+{quick_note}
+<h2>What was explained</h2>
+<p>The synthetic world draws cartoon faces from independent factors (smile, glasses, eye size,
+hair colour, skin tone, background, pose). Two classifiers were trained to tell <b>frown</b> from
+<b>smile</b>: the <b>clean</b> one on a world where every factor is independent, the <b>shortcut</b>
+one on a world where the background is warm exactly when the face smiles (agreement
+{_pct(summary['shortcut']['agreement_in_training'])}), so it can get every training face right by
+reading the background. Both are measured on held-out test faces whose background is drawn independently of
+the smile:</p>
+{_classifier_section(summary)}
+<img src='world/contact_sheet.png' height='260'>
+<p>For each classifier, StylEx (a StyleGAN2 generator and encoder conditioned on the classifier's
+output, {summary['sizes']['kimg']:g} thousand images of training) was trained on the clean world, and
+AttFind searched its StyleSpace on {summary['sizes']['attfind_images']} test faces for the coordinates
+that move the classifier's decision most.</p>
+{''.join(_run_section(name, summary['runs'][name], top_k) for name in RUNS)}
+<h2>Sufficiency against the baselines</h2>
+<p>How often changing the top-k attributes together flips the classifier's decision, for k = 1..{top_k}.
+AttFind's attributes should flip many more decisions than random coordinates, and at least as many
+as Wu et al.'s coordinates (chosen by how differently they are distributed in the two classes,
+without asking the classifier).</p>
+<img src='{curve_png.name}' style='max-width:100%'>
+<h2>Classifier-specificity</h2>
+<p>Flip rate of each run's top-{top_k} attributes (applied with that run's generator and images) judged by
+each classifier. If the explanations are specific to their classifier, the diagonal is high and the
+off-diagonal lower: the shortcut classifier's attributes (e.g. the background) need not move the
+clean classifier.</p>
+{_table([""] + [f"judged by the {y} classifier" for y in RUNS], spec_rows)}
+<h2>Reproduce</h2>
+<p><code>stylex demo{' --quick' if summary['quick'] else ''} --seed {summary['seed']}</code>; every number above
+is in <a href='summary.json'>summary.json</a>. Stage times (s): {html.escape(json.dumps(summary['stage_seconds']))}</p>
+</body></html>
+"""
+    path = out / "report.html"
+    path.write_text(page)
+    return path

@@ -1,0 +1,48 @@
+"""`stylex demo --quick` end to end: every stage runs and the report and summary.json hold every
+section and number (the quick sizes make the numbers meaningless, not absent)."""
+
+import json
+
+import torch
+
+from stylex.cli import main
+
+
+def test_quick_demo_writes_the_report_and_every_number(tmp_path, capsys):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the test suite runs two workers on two cores
+    try:
+        assert main(["demo", "--quick", "--out", str(tmp_path), "--device", "cpu"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    printed = capsys.readouterr().out
+    assert "[13/13] report: done" in printed and str((tmp_path / "report.html").resolve()) in printed
+
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["quick"] is True and set(summary["classifiers"]) == {"clean", "shortcut"}
+    for clf in summary["classifiers"].values():
+        assert 0 <= clf["independent_test_accuracy"] <= 1 and 0 <= clf["agreement_with_background"] <= 1
+        assert clf["shortcut_test"]["factor"] == "background"
+    top_k = summary["sizes"]["top_k"]
+    for name, run in summary["runs"].items():
+        b = run["baselines"]
+        for method in ("attfind", "random", "wu"):
+            assert 0 <= b[method]["flip_rate"] <= 1 and len(b[method]["curve"]) == top_k
+        assert {"agreement", "kl", "l1"} <= set(run["reconstruction"])
+        assert len(run["reconstruction"]["counterfactual_curve"]) == top_k + 1
+        gt = run["ground_truth"]
+        assert gt["recovery_label"]["factor"] == "smile" and gt["recovery_shortcut"]["factor"] == "background"
+        assert run["attributes"] and all(a["name"] for a in run["attributes"])
+        explain = tmp_path / "runs" / name / "explain"
+        assert (explain / "summary.png").is_file() and (explain / "attribute_01.gif").is_file()
+    matrix = summary["specificity"]["matrix"]
+    assert {x: set(row) for x, row in matrix.items()} == {"clean": {"clean", "shortcut"},
+                                                          "shortcut": {"clean", "shortcut"}}
+
+    page = (tmp_path / "report.html").read_text()
+    for section in ("What was explained", "The clean classifier", "The shortcut classifier", "Its top attributes",
+                    "Sufficiency against the baselines", "Classifier-specificity", "Reproduce", "--quick"):
+        assert section in page, section
+    for src in ("sufficiency.png", "runs/clean/explain/summary.png", "runs/shortcut/explain/attribute_01.gif",
+                "world/contact_sheet.png"):
+        assert f"src='{src}'" in page and (tmp_path / src).is_file(), src
