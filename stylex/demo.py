@@ -24,6 +24,8 @@ from stylex.errors import StylexError
 LABEL = "smile"
 SHORTCUT = ("background", 1.0)  # at 0.95 a small CNN still reads the (easy) mouth; at 1.0 it may not
 RUNS = ("clean", "shortcut")
+# The shipped demo model (models/README.md): classifier, inference-only StylEx checkpoint, AttFind result.
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "models" / "world-smile"
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,19 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 
     log(f"demo finished in {summary['total_seconds']:.0f} s. Open the report: {report.resolve()}")
     log(f"all numbers: {(out / 'summary.json').resolve()}")
     return report
+
+
+def load_shipped(device: str = "cpu", folder: str | Path = SHIPPED_DIR):
+    """The AttFind context (records, G, classifier, attributes) of the shipped demo model, its files
+    found beside the records wherever the repository is (models/world-smile in a source checkout)."""
+    from stylex.attfind import load_context
+
+    folder = Path(folder)
+    records = folder / "attfind" / "records.h5"
+    if not records.is_file():
+        raise StylexError(f"the shipped model is not at {folder} (no attfind/records.h5); it is in the source "
+                          "repository's models/ folder, or pass the folder of a copy")
+    return load_context(records, device, checkpoint=folder / "stylex.pt", classifier=folder / "classifier.pt")
 
 
 def _attribute_row(a, class_names: list[str]) -> dict:

@@ -129,3 +129,14 @@ def load_trained(run_dir_or_checkpoint: str | Path, device: str | torch.device =
         step=int(counters.get("g_steps", 0)),
         kimg=int(counters["nimg"]) / 1000.0,
     )
+
+
+def export_inference(run_dir_or_checkpoint: str | Path, out: str | Path) -> Path:
+    """Write a small inference-only checkpoint (EMA G and E, the run configuration with the
+    classifier's fingerprint, the counters) that `load_trained`, `stylex attfind` and
+    `load_context` read like a full one; it cannot be resumed or used with --discriminator-score."""
+    data = load_checkpoint(resolve_checkpoint(run_dir_or_checkpoint))
+    keep = {k: data[k] for k in ("format", "version", "config", "G_ema", "E_ema")}
+    keep["counters"] = {k: data["counters"][k] for k in ("nimg", "g_steps") if k in data["counters"]}
+    atomic_torch_save(keep, out)
+    return Path(out)
