@@ -1,0 +1,92 @@
+"""Training throughput: images/s, s/kimg and peak memory of `stylex.training.loop.Trainer`.
+
+One timed round is `iterations` full iterations (G step, D step, the lazy path-length and R1
+steps at their intervals, EMA), after `warmup` untimed ones; with the default 16 iterations a
+round holds one R1 step and four path-length steps, as a long run does. Data are random images
+held in memory (data loading is not measured) and the classifier is a random small-cnn; the
+perceptual term uses the classifier's features (LPIPS needs downloaded weights).
+Run it in a fresh process (`common.run_isolated`) so peak RSS and CUDA peak memory are its own.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+
+import torch
+
+from benchmarks.common import bench_classifier, peak_rss_mb, summary, synchronize
+
+
+class RandomImages(torch.utils.data.Dataset):
+    """`size` random [-1, 1] images with random binary labels, made once (a Dataset of (image, label))."""
+
+    def __init__(self, size: int, resolution: int, seed: int = 0):
+        gen = torch.Generator().manual_seed(seed)
+        self.images = torch.rand(size, 3, resolution, resolution, generator=gen) * 2 - 1
+        self.labels = torch.randint(0, 2, (size,), generator=gen)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i], int(self.labels[i])
+
+
+def training_speed(size: str, device: str = "cpu", precision: str = "fp32", channels_last: bool = False,
+                   compile: bool = False, batch: int | None = None, iterations: int = 16, warmup: int = 2,
+                   repeats: int = 2) -> dict:
+    """Measure training at one benchmark size (see `benchmarks.networks.SIZES`).
+
+    Args:
+        size: benchmark size name, e.g. `cpu-32`.
+        device: `cpu` or `cuda`.
+        precision, channels_last, compile: the TrainingConfig speed options.
+        batch: images per optimizer step (None: the preset's).
+        iterations: iterations per timed round; warmup: untimed iterations first.
+        repeats: timed rounds.
+    Returns: a dict of the settings, images/s and s/kimg (median and range over rounds), wall and
+    CPU seconds per round, images per CPU-second (steadier than wall time on a loaded machine), the
+    process's peak RSS (MB) and, on CUDA, max allocated memory (MB).
+    """
+    from benchmarks.networks import training_config
+    from stylex.training.distributed import DistInfo
+    from stylex.training.loop import Trainer
+
+    dev = torch.device(device)
+    overrides = dict(precision=precision, channels_last=channels_last, compile=compile, perceptual="classifier",
+                     workers=0)
+    if batch:
+        overrides["batch"] = batch
+    cfg = training_config(size, **overrides)
+    res = cfg.network.resolution
+    data = RandomImages(max(64, 4 * cfg.batch), res)
+    classifier = bench_classifier(2, res, dev)
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = Trainer(cfg, data, classifier, run_dir, DistInfo(device=dev), progress=False)
+        for _ in range(warmup):
+            trainer.iteration()
+        synchronize(dev)
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+        rounds, cpu = [], []
+        for _ in range(repeats):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            for _ in range(iterations):
+                trainer.iteration()
+            synchronize(dev)
+            rounds.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
+    images = iterations * cfg.batch
+    rate = summary([images / t for t in rounds])
+    per_kimg = summary([t * 1000 / images for t in rounds])
+    out = {"size": size, "resolution": res, "device": device, "precision": precision,
+           "channels_last": channels_last, "compile": compile, "batch": cfg.batch, "iterations": iterations,
+           "images_per_s": rate, "s_per_kimg": per_kimg, "round_s": rounds, "round_cpu_s": cpu,
+           "images_per_cpu_s": summary([images / t for t in cpu]), "peak_rss_mb": peak_rss_mb(),
+           "g_params_m": sum(p.numel() for p in trainer.G.parameters()) / 1e6,
+           "d_params_m": sum(p.numel() for p in trainer.D.parameters()) / 1e6,
+           "e_params_m": sum(p.numel() for p in trainer.E.parameters()) / 1e6}
+    if dev.type == "cuda":
+        out["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
+    return out
