@@ -45,6 +45,28 @@ def _timed(fn, device) -> tuple[float, float]:
 
 
 @torch.no_grad()
+def precision_agreement(G, clf, pool: list[torch.Tensor], space, s_min, s_max, batch: int, images: int = 8,
+                        top_k: int = 10) -> dict:
+    """Effects of `images` images in fp32 and in bf16, the largest difference, and how many of the
+    fp32 selection's top-k attributes the bf16 selection keeps (default selection options)."""
+    from stylex.attfind.selection import select_attributes
+
+    effects = {p: [] for p in ("fp32", "bf16")}
+    predicted = []
+    for i in range(min(images, pool[0].shape[0])):
+        st = [s[i : i + 1] for s in pool]
+        predicted.append(int(clf(G.synthesis(st)).argmax()))
+        for p in effects:
+            effects[p].append(image_effects(G, clf, st, space, s_min, s_max, batch=batch, precision=p).effect.cpu())
+    fp32, bf16 = (torch.stack(effects[p]).numpy() for p in ("fp32", "bf16"))
+    tops = [[(a.coordinate, a.direction) for a in select_attributes(e, predicted).attributes[:top_k]]
+            for e in (fp32, bf16)]
+    return {"images": len(predicted), "max_abs_diff": float(abs(fp32 - bf16).max()),
+            "max_abs_effect": float(abs(fp32).max()), "top_k": len(tops[0]),
+            "kept": len(set(tops[0]) & set(tops[1]))}
+
+
+@torch.no_grad()
 def attfind_speed(size: str, device: str = "cpu", images: int = 1, repeats: int = 2,
                   reference_passes: int | None = None, candidates: int = DEFAULT_CANDIDATES,
                   precision: str = "fp32", batch: int | None = None, count: bool = True, seed: int = 0) -> dict:
@@ -60,6 +82,7 @@ def attfind_speed(size: str, device: str = "cpu", images: int = 1, repeats: int 
         precision: `fp32` or `bf16` (batched and Taylor paths on CUDA).
         batch: edited images per call (None: `auto_batch`).
         count: also count each path's FLOPs (one extra untimed run of each).
+        With bf16, the result also holds `precision_agreement` on the 16 pooled images' first 8.
         seed: the random model and images.
     """
     from benchmarks.networks import network_config
@@ -110,6 +133,8 @@ def attfind_speed(size: str, device: str = "cpu", images: int = 1, repeats: int 
         out["cpu_seconds_per_image"] = {k: summary(v) for k, v in cpu.items()}
         out["cpu_ratio_batched_vs_reference"] = summary([r / b for r, b in zip(cpu["reference"], cpu["batched"])])
         out["cpu_ratio_taylor_vs_batched"] = summary([b / t for b, t in zip(cpu["batched"], cpu["taylor"])])
+    if precision == "bf16":
+        out["bf16_vs_fp32"] = precision_agreement(G, clf, pool, space, s_min, s_max, batch)
     if count:
         pass_flops = count_flops(lambda: clf(G.synthesis(one[0])))
         out["gflop_per_image"] = {

@@ -173,7 +173,7 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
 
 
 def append_results(text: str, path: Path = RESULTS) -> None:
-    """Append one dated block to RESULTS.md (created with a title if missing)."""
+    """Append one dated block to a results file (RESULTS.md by default; created with a title if missing)."""
     if not path.exists():
         path.write_text("# Benchmark results\n\nAppended by `python -m benchmarks.run`; newest last.\n")
     with open(path, "a") as f:

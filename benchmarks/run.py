@@ -36,10 +36,12 @@ def parse_args(argv=None):
                    help="torch CPU threads (default: torch's default, one per core; use 1 on a shared machine)")
     p.add_argument("--repeats", type=int, default=0, help="timed repeats per measurement (default 3; --quick 1)")
     p.add_argument("--sizes", default="",
-                   help="comma-separated benchmark sizes (cpu-32, repro-64, paper-128, paper-256; default: cpu-32 "
-                        "on CPU, repro-64,paper-128,paper-256 on CUDA)")
+                   help="comma-separated benchmark sizes (cpu-32, repro-64, paper-128, paper-256, tiny-16; default: "
+                        "cpu-32 on CPU, repro-64,paper-128,paper-256 on CUDA)")
     p.add_argument("--out", help="folder for results.json and results.md (default: none)")
-    p.add_argument("--no-append", action="store_true", help="do not append to benchmarks/RESULTS.md")
+    p.add_argument("--results", default=str(common.RESULTS),
+                   help="results file the dated block is appended to (default benchmarks/RESULTS.md)")
+    p.add_argument("--no-append", action="store_true", help="do not append to the results file")
     p.add_argument("--taylor-run", help="trained run directory (or checkpoint) for the taylor section")
     p.add_argument("--taylor-data", help="data spec for the taylor section (default: the run's training data)")
     p.add_argument("--taylor-images", type=int, default=100, help="images the taylor section analyses (default 100)")
@@ -57,6 +59,10 @@ def parse_args(argv=None):
     args.repeats = args.repeats or (1 if args.quick else 3)
     default_sizes = "cpu-32" if args.device == "cpu" else "repro-64,paper-128,paper-256"
     args.sizes = [s.strip() for s in (args.sizes or default_sizes).split(",") if s.strip()]
+    from benchmarks.networks import SIZES
+
+    if any(s not in SIZES for s in args.sizes):
+        p.error(f"--sizes: choose from {', '.join(SIZES)}")
     return args
 
 
@@ -65,9 +71,10 @@ def parse_args(argv=None):
 
 def run_generator(args) -> tuple[list, str]:
     from benchmarks.generator import generator_cost
-    from benchmarks.networks import SIZES
+    from benchmarks.networks import SIZES, TEST_SIZES
 
-    results = [generator_cost(s, args.device, repeats=args.repeats, timed=s in args.sizes) for s in SIZES]
+    sizes = [s for s in SIZES if s not in TEST_SIZES or s in args.sizes]
+    results = [generator_cost(s, args.device, repeats=args.repeats, timed=s in args.sizes) for s in sizes]
     rows = []
     for r in results:
         timed = "ms_per_image_b1" in r
@@ -121,10 +128,17 @@ def run_attfind(args) -> tuple[list, str]:
                          f"{gf[path]:.1f}" if gf else "-"])
     header = ["size", "precision", "coords S", "path", "s/image", "CPU s/image", "coord-evals/s", "speed-up",
               "GFLOP/image", "achieved GFLOP/s"]
+    agreement = []
+    for r in results:
+        if "bf16_vs_fp32" in r:
+            a = r["bf16_vs_fp32"]
+            agreement.append(f"{r['size']}: bf16 keeps {a['kept']} of the fp32 top-{a['top_k']} attributes on "
+                             f"{a['images']} images (largest effect difference {a['max_abs_diff']:.3g} logits; "
+                             f"largest effect {a['max_abs_effect']:.3g})")
     text = ("### AttFind Step A, per image (2S edits)\n\nSame random-weight model and images for all paths, "
             f"{results[0]['images']} image(s) x {results[0]['repeats']} repeat(s); median (range). Speed-ups are "
             "taken within each repeat. Batch: " + ", ".join(f"{r['size']} {r['batch']}" for r in results) +
-            ".\n\n" + common.markdown_table(header, rows))
+            ".\n\n" + common.markdown_table(header, rows) + "".join(f"\n\n{a}." for a in agreement))
     return results, text
 
 
@@ -226,7 +240,7 @@ def main(argv=None) -> int:
         (out / "results.json").write_text(json.dumps(raw, indent=2, default=str) + "\n")
         (out / "results.md").write_text(block + "\n")
     if not args.no_append:
-        common.append_results(block)
+        common.append_results(block, Path(args.results))
     return 0
 
 
