@@ -62,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     except StylexError as exc:
         print(f"stylex {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the file system refused: disk full, permission denied, read-only
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"stylex {args.command}: error: could not access{where}: {exc.strerror or exc}; free disk space, "
+              "fix permissions or choose another location", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"stylex {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import tempfile
@@ -64,13 +65,33 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        torch.save(obj, tmp)
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as exc:  # torch reports a failed write (e.g. a full disk) as RuntimeError
+            raise OSError(errno.EIO, f"writing failed, is the disk full? ({str(exc).splitlines()[0][:200]})",
+                          str(path)) from exc
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_writable_dir(path: str | os.PathLike, flag: str) -> Path:
+    """Create directory `path` if needed and prove a file can be written there, so a read-only or
+    unwritable output location fails at start, not after hours of work. `flag` names the argument
+    in the error (e.g. "--out")."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path) as f:
+            f.write(b"stylex write check")
+            f.flush()
+    except OSError as exc:
+        raise StylexError(f"{flag} {path}: cannot write there ({exc.strerror or exc}); fix its permissions or "
+                          "choose another location") from exc
+    return path
 
 
 def safe_torch_load(path: str | os.PathLike, what: str = "file"):

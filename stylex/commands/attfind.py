@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stylex.commands.common import add_device_arg, add_seed_arg, positive_int
+from stylex.commands.common import add_device_arg, add_seed_arg, positive_float, positive_int
 
 HELP = "find the StyleSpace attributes that drive the classifier (AttFind records + selection)"
 DESCRIPTION = """AttFind (stylex-method.md section 4). Step A renders every image with every style
@@ -98,7 +98,7 @@ def add_arguments(parser):
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="bf16: autocast the edited renders on CUDA (faster; effects good to about "
                              "1%%); ignored on CPU (default fp32)")
-    parser.add_argument("--shift", type=float, default=1.0,
+    parser.add_argument("--shift", type=positive_float, default=1.0,
                         help="how far a coordinate moves toward its extreme: 1 = all the way (default 1)")
     parser.add_argument("--include-torgb", action="store_true",
                         help="also analyse the toRGB style coordinates (default: modulated convs only)")
@@ -124,6 +124,7 @@ def _select(records_path: Path, out, options) -> int:
     from stylex.attfind import attributes_path, load_records, save_selection, select_from_records
 
     records = load_records(records_path)
+    _check_top_k(options.top_k, records.space.size)
     selection = select_from_records(records, options)
     path = save_selection(selection, out or attributes_path(records_path), records_path=records_path.name)
     print(f"{len(selection.attributes)} attributes ({selection.mode}; {len(selection.unstable)} unstable images "
@@ -132,6 +133,15 @@ def _select(records_path: Path, out, options) -> int:
         print(f"  #{a.rank:<3d} {a.name:<18s} {'to max' if a.direction else 'to min'} -> "
               f"{selection.class_names[a.toward_class]:<12s} score {a.score:+.3f}  moves {a.images_moved} images")
     return 0
+
+
+def _check_top_k(top_k: int, size: int) -> None:
+    """--top-k cannot exceed the analysed coordinates; checked before any long work."""
+    from stylex.errors import StylexError
+
+    if top_k > size:
+        raise StylexError(f"--top-k {top_k} is more than the {size} style coordinates analysed; "
+                          f"use at most {size} (or --include-torgb for more coordinates)")
 
 
 def _merge(args) -> int:
@@ -180,6 +190,9 @@ def _attfind(args) -> int:
         raise StylexError("--out is required: the records file to write, e.g. RUN_DIR/attfind/records.h5")
     info = init_distributed(args.device)
     try:
+        from stylex.runtime import check_writable_dir
+
+        check_writable_dir(Path(args.out).resolve().parent, "--out")
         checkpoint = resolve_checkpoint(args.run or args.checkpoint)
         trained = load_trained(checkpoint, info.device)
         clf_path = args.classifier or trained.classifier_path
@@ -189,6 +202,7 @@ def _attfind(args) -> int:
         if not data:
             raise StylexError(f"the run of {checkpoint} does not name its data; pass --data")
         G, E = trained.G, trained.E
+        _check_top_k(args.top_k, G.stylespace(include_torgb=args.include_torgb).size)
         dataset = open_dataset(data, G.resolution, split=args.split)  # the split seed `stylex train` uses
         classifier = load_classifier(clf_path, info.device, num_classes=dataset.num_classes, resolution=G.resolution)
         if trained.classifier_fingerprint and classifier.fingerprint != trained.classifier_fingerprint:

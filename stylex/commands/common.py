@@ -30,6 +30,28 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """argparse type for counts where 0 means none or off."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed; it must be 0 or more")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type for amounts that must be above 0 (lengths, learning rates)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{value} is not allowed; it must be a finite number above 0")
+    return value
+
+
 def power_of_two(text: str) -> int:
     """argparse type for image resolutions: a power of two from 16 to 1024."""
     value = positive_int(text)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from stylex.commands.common import add_device_arg, add_seed_arg, positive_int, power_of_two
+from stylex.commands.common import (
+    add_device_arg,
+    add_seed_arg,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    power_of_two,
+)
 
 HELP = "train StylEx (generator, encoder, discriminator) to explain a classifier"
 DESCRIPTION = """Train StylEx on a dataset with a frozen classifier (stylex-method.md sections 2-3).
@@ -21,13 +28,13 @@ Examples:
 
 # Flags that set TrainingConfig fields: (flag, field, type, help). Default None = from the preset.
 _FLAGS = [
-    ("--kimg", "kimg", float, "length of training in thousands of real images (fractional allowed, e.g. 0.5)"),
+    ("--kimg", "kimg", positive_float, "length of training in thousands of real images (fractional allowed, e.g. 0.5)"),
     ("--batch", "batch", positive_int, "total batch per optimizer step over all processes and micro-steps"),
     ("--batch-gpu", "batch_gpu", positive_int, "batch per process per micro-step (gradient accumulation "
      "when smaller than batch / processes)"),
-    ("--g-lr", "g_lr", float, "generator learning rate"),
-    ("--d-lr", "d_lr", float, "discriminator learning rate"),
-    ("--e-lr", "e_lr", float, "encoder learning rate"),
+    ("--g-lr", "g_lr", positive_float, "generator learning rate"),
+    ("--d-lr", "d_lr", positive_float, "discriminator learning rate"),
+    ("--e-lr", "e_lr", positive_float, "encoder learning rate"),
     ("--adv-loss", "adv_loss", str, "adversarial loss: logistic (non-saturating) or hinge"),
     ("--r1-gamma", "r1_gamma", float, "R1 regularization weight (lazy, every 16 D steps; 0 disables)"),
     ("--pl-weight", "pl_weight", float, "path-length regularization weight (lazy, every 4 G steps; 0 disables)"),
@@ -45,10 +52,10 @@ _FLAGS = [
      "color, or none"),
     ("--augment-p", "augment_p", float, "probability of each augmentation op per image"),
     ("--precision", "precision", str, "fp32, bf16 or fp16 (autocast on CUDA; CPU always fp32)"),
-    ("--workers", "workers", int, "data-loading worker processes per training process"),
+    ("--workers", "workers", non_negative_int, "data-loading worker processes per training process"),
     ("--tick", "tick_kimg", float, "progress and stats.jsonl line every this many kimg"),
     ("--snap", "snap_kimg", float, "checkpoint every this many kimg (also at the end and on SIGINT/SIGTERM)"),
-    ("--keep", "keep_checkpoints", int, "keep the newest this many checkpoints (0 = all)"),
+    ("--keep", "keep_checkponon_negative_ints", non_negative_int, "keep the newest this many checkpoints (0 = all)"),
     ("--sample-every", "sample_every_kimg", float, "sample grid every this many kimg"),
     ("--metrics-every", "metrics_every_kimg", float, "held-out metrics every this many kimg (0 = at the end only)"),
     ("--metrics-images", "metrics_images", positive_int, "held-out images used by the metrics"),
@@ -163,6 +170,10 @@ def _prepare_run_dir(out, args, is_main: bool) -> None:
                     shutil.rmtree(target)
                 elif target.exists():
                     target.unlink()
+    if is_main and not args.dry_run:
+        from stylex.runtime import check_writable_dir
+
+        check_writable_dir(out, "--out")
 
 
 def run(args):
@@ -189,9 +200,12 @@ def run(args):
             from stylex.training.losses import check_lpips_available
 
             check_lpips_available()  # fail now, not after loading data and building networks
+        from stylex.training.loop import split_batch
+
+        split_batch(cfg, dist.world_size)  # fail now, not after loading data
         _prepare_run_dir(args.out, args, dist.is_main)
 
-        from stylex.classifiers import load_classifier
+        from stylex.classifiers import check_num_classes, load_classifier
         from stylex.datasets import open_dataset
 
         classifier = load_classifier(cfg.classifier, dist.device, resolution=cfg.network.resolution)
@@ -211,6 +225,7 @@ def run(args):
         # Splits use open_dataset's default seed, like `stylex train-classifier`, so StylEx holds out
         # the same images as the classifier did.
         dataset = open_dataset(cfg.data, cfg.network.resolution, "train")
+        check_num_classes(classifier, dataset.num_classes)
         heldout = open_dataset(cfg.data, cfg.network.resolution, args.metrics_split)
         if args.dry_run:
             if dist.is_main:

@@ -47,9 +47,12 @@ def add_arguments(parser):
 
 
 def run(args):
-    from stylex.classifiers import shortcut_summary, train_classifier
-    from stylex.runtime import resolve_device
+    from pathlib import Path
 
+    from stylex.classifiers import shortcut_summary, train_classifier
+    from stylex.runtime import check_writable_dir, resolve_device
+
+    check_writable_dir(Path(args.out).resolve().parent, "--out")
     report = train_classifier(
         args.data, args.image_size, args.out, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, pretrained=args.pretrained, input_size=args.input_size, width=args.width,

@@ -110,6 +110,19 @@ def _adam(params, lr, cfg: TrainingConfig, reg_interval: int | None):
     return torch.optim.Adam(params, lr=lr * ratio, betas=(cfg.beta1**ratio, cfg.beta2**ratio), eps=1e-8)
 
 
+def split_batch(cfg, world_size: int) -> tuple[int, int]:
+    """(batch per process per micro-step, micro-steps per optimizer step) for `cfg.batch` over
+    `world_size` processes; a StylexError when the batch does not split evenly (checked by
+    `stylex train` before it writes anything)."""
+    per_process, rest = divmod(cfg.batch, world_size)
+    batch_gpu = cfg.batch_gpu or per_process
+    if rest or not per_process or per_process % batch_gpu:
+        raise StylexError(
+            f"--batch {cfg.batch} must be a multiple of processes ({world_size}) x --batch-gpu ({batch_gpu or 1})"
+        )
+    return batch_gpu, per_process // batch_gpu
+
+
 class Trainer:
     """Owns the networks, optimizers and schedule of one run.
 
@@ -129,14 +142,7 @@ class Trainer:
         self.run_dir, self.dist = Path(run_dir), dist or DistInfo()
         self.device = device = self.dist.device
         self.progress = progress
-        per_process, rest = divmod(cfg.batch, self.dist.world_size)
-        batch_gpu = cfg.batch_gpu or per_process
-        if rest or per_process % batch_gpu:
-            raise StylexError(
-                f"--batch {cfg.batch} must be a multiple of processes ({self.dist.world_size}) x --batch-gpu "
-                f"({batch_gpu})"
-            )
-        self.batch_gpu, self.rounds = batch_gpu, per_process // batch_gpu
+        self.batch_gpu, self.rounds = split_batch(cfg, self.dist.world_size)
         if device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = cfg.tf32
             torch.backends.cudnn.benchmark = True
