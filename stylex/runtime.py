@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import errno
 import os
+import pickle
 import random
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -100,8 +102,16 @@ def safe_torch_load(path: str | os.PathLike, what: str = "file"):
     if not path.is_file():
         raise StylexError(f"{what} {path} does not exist")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated, random bytes, or a pickle that wants to run code
+        with warnings.catch_warnings():  # torch warns about pickle protocols on odd files; the error says it
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:  # random bytes, or a pickle that wants to build arbitrary objects
+        raise StylexError(
+            f"{what} {path} could not be read: it is not a file of tensors and plain values (random bytes, or "
+            "Python objects that stylex refuses to unpickle because that could run code). Re-create it with "
+            "stylex, or point to another copy."
+        ) from exc
+    except Exception as exc:  # truncated or otherwise corrupt
         raise StylexError(
             f"{what} {path} could not be read ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
             "it is truncated, corrupt, or not a stylex file. Re-create it, or point to another copy."

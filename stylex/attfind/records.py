@@ -326,7 +326,9 @@ def compute_records(
                 f"{path} exists but is not a readable records file ({exc}); delete it or pass --overwrite"
             ) from exc
         if found != wanted:
-            differ = ", ".join(k for k in wanted if wanted[k] != found[k])
+            differ = ", ".join(  # name the provenance entries (checkpoint, classifier...) that differ
+                f"meta: {', '.join(k for k in wanted['meta'] if wanted['meta'][k] != found['meta'].get(k))}"
+                if k == "meta" and isinstance(found["meta"], dict) else k for k in wanted if wanted[k] != found[k])
             raise StylexError(
                 f"records file {path} was made with other settings ({differ}); "
                 "use another --out, or --overwrite to replace it"

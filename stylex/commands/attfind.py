@@ -205,6 +205,9 @@ def _attfind(args) -> int:
         _check_top_k(args.top_k, G.stylespace(include_torgb=args.include_torgb).size)
         dataset = open_dataset(data, G.resolution, split=args.split)  # the split seed `stylex train` uses
         classifier = load_classifier(clf_path, info.device, num_classes=dataset.num_classes, resolution=G.resolution)
+        if classifier.num_classes != G.c_dim:
+            raise StylexError(f"classifier {clf_path} has {classifier.num_classes} classes but the generator of "
+                              f"{checkpoint} is conditioned on {G.c_dim}; pass the classifier it was trained with")
         if trained.classifier_fingerprint and classifier.fingerprint != trained.classifier_fingerprint:
             raise StylexError(f"classifier {clf_path} is not the one {checkpoint} was trained with (its weights "
                               "differ); AttFind explains the classifier the generator was trained for")

@@ -170,10 +170,6 @@ def _prepare_run_dir(out, args, is_main: bool) -> None:
                     shutil.rmtree(target)
                 elif target.exists():
                     target.unlink()
-    if is_main and not args.dry_run:
-        from stylex.runtime import check_writable_dir
-
-        check_writable_dir(out, "--out")
 
 
 def run(args):
@@ -182,6 +178,7 @@ def run(args):
 
     from stylex.config import save_json, to_dict
     from stylex.errors import StylexError
+    from stylex.runtime import check_writable_dir
     from stylex.training import checkpoint as ckpt
     from stylex.training.distributed import barrier, init_distributed, shutdown
 
@@ -232,6 +229,7 @@ def run(args):
                 print(json.dumps(to_dict(cfg), indent=2, sort_keys=True))
             return 0
         if dist.is_main:
+            check_writable_dir(args.out, "--out")  # a read-only place fails now, not at the first checkpoint
             save_json(cfg, Path(args.out) / "config.json")
             print(f"training {len(dataset)} images ({cfg.data}), {dist.world_size} process(es) on {dist.device}; "
                   f"held-out: {len(heldout)} {args.metrics_split} images -> {args.out}")

@@ -108,6 +108,21 @@ class TrainedModel:
         return self.config.get("conditioning", "probs")
 
 
+def load_weights(module: torch.nn.Module, state: dict, path: Path, name: str) -> None:
+    """module.load_state_dict(state), a StylexError naming the checkpoint `path` and its entry `name`
+    when the weights do not fit the network its configuration describes (another resolution,
+    width or architecture, e.g. an edited or mixed-up file)."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[1:2] or [str(exc)]
+        raise StylexError(
+            f"checkpoint {path}: the {name} weights do not fit the network in its configuration (another "
+            f"resolution, width or architecture: {first[0].strip()[:160]}); use the checkpoint as `stylex train` "
+            "wrote it, or another checkpoint"
+        ) from exc
+
+
 def load_trained(run_dir_or_checkpoint: str | Path, device: str | torch.device = "cpu") -> TrainedModel:
     """Load the EMA generator and encoder of a run directory's newest checkpoint (or of a file)."""
     path = resolve_checkpoint(run_dir_or_checkpoint)
@@ -115,8 +130,8 @@ def load_trained(run_dir_or_checkpoint: str | Path, device: str | torch.device =
     config = data["config"]
     net_config = from_dict(NetworkConfig, config["network"])
     G, E = net_config.build_generator(), net_config.build_encoder()
-    G.load_state_dict(data["G_ema"])
-    E.load_state_dict(data["E_ema"])
+    load_weights(G, data["G_ema"], path, "G_ema")
+    load_weights(E, data["E_ema"], path, "E_ema")
     counters = data["counters"]
     return TrainedModel(
         G=G.to(device).eval().requires_grad_(False),
