@@ -82,7 +82,7 @@ def attfind_speed(size: str, device: str = "cpu", images: int = 1, repeats: int 
         precision: `fp32` or `bf16` (batched and Taylor paths on CUDA).
         batch: edited images per call (None: `auto_batch`).
         count: also count each path's FLOPs (one extra untimed run of each).
-        With bf16, the result also holds `precision_agreement` on the 16 pooled images' first 8.
+        With bf16, the result also holds `precision_agreement` on the first 8 pooled images (4 above 64 px).
         seed: the random model and images.
     """
     from benchmarks.networks import network_config
@@ -134,7 +134,8 @@ def attfind_speed(size: str, device: str = "cpu", images: int = 1, repeats: int 
         out["cpu_ratio_batched_vs_reference"] = summary([r / b for r, b in zip(cpu["reference"], cpu["batched"])])
         out["cpu_ratio_taylor_vs_batched"] = summary([b / t for b, t in zip(cpu["batched"], cpu["taylor"])])
     if precision == "bf16":
-        out["bf16_vs_fp32"] = precision_agreement(G, clf, pool, space, s_min, s_max, batch)
+        out["bf16_vs_fp32"] = precision_agreement(G, clf, pool, space, s_min, s_max, batch,
+                                                  images=8 if net.resolution <= 64 else 4)
     if count:
         pass_flops = count_flops(lambda: clf(G.synthesis(one[0])))
         out["gflop_per_image"] = {

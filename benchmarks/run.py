@@ -22,6 +22,9 @@ import torch
 from benchmarks import common
 
 SECTIONS = ("generator", "attfind", "training", "taylor")
+GPU_SIZES = ["repro-64", "paper-128", "paper-256"]
+DEFAULT_SIZES = {**{("cpu", s): ["cpu-32"] for s in SECTIONS}, **{("cuda", s): GPU_SIZES for s in SECTIONS},
+                 ("cuda", "attfind"): ["repro-64", "paper-256"]}
 
 
 def parse_args(argv=None):
@@ -36,8 +39,11 @@ def parse_args(argv=None):
                    help="torch CPU threads (default: torch's default, one per core; use 1 on a shared machine)")
     p.add_argument("--repeats", type=int, default=0, help="timed repeats per measurement (default 3; --quick 1)")
     p.add_argument("--sizes", default="",
-                   help="comma-separated benchmark sizes (cpu-32, repro-64, paper-128, paper-256, tiny-16; default: "
-                        "cpu-32 on CPU, repro-64,paper-128,paper-256 on CUDA)")
+                   help="comma-separated benchmark sizes for every section (cpu-32, repro-64, paper-128, paper-256, "
+                        "tiny-16; default: cpu-32 on CPU; on CUDA repro-64,paper-256 for attfind and "
+                        "repro-64,paper-128,paper-256 for generator and training)")
+    p.add_argument("--compile", action="store_true",
+                   help="on CUDA also time training with torch.compile (adds minutes of compilation per size)")
     p.add_argument("--out", help="folder for results.json and results.md (default: none)")
     p.add_argument("--results", default=str(common.RESULTS),
                    help="results file the dated block is appended to (default benchmarks/RESULTS.md)")
@@ -57,12 +63,12 @@ def parse_args(argv=None):
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: no CUDA device is available")
     args.repeats = args.repeats or (1 if args.quick else 3)
-    default_sizes = "cpu-32" if args.device == "cpu" else "repro-64,paper-128,paper-256"
-    args.sizes = [s.strip() for s in (args.sizes or default_sizes).split(",") if s.strip()]
     from benchmarks.networks import SIZES
 
-    if any(s not in SIZES for s in args.sizes):
+    given = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    if any(s not in SIZES for s in given):
         p.error(f"--sizes: choose from {', '.join(SIZES)}")
+    args.sizes = {section: given or DEFAULT_SIZES[args.device, section] for section in SECTIONS}
     return args
 
 
@@ -73,8 +79,9 @@ def run_generator(args) -> tuple[list, str]:
     from benchmarks.generator import generator_cost
     from benchmarks.networks import SIZES, TEST_SIZES
 
-    sizes = [s for s in SIZES if s not in TEST_SIZES or s in args.sizes]
-    results = [generator_cost(s, args.device, repeats=args.repeats, timed=s in args.sizes) for s in sizes]
+    timed = args.sizes["generator"]
+    sizes = [s for s in SIZES if s not in TEST_SIZES or s in timed]
+    results = [generator_cost(s, args.device, repeats=args.repeats, timed=s in timed) for s in sizes]
     rows = []
     for r in results:
         timed = "ms_per_image_b1" in r
@@ -99,12 +106,12 @@ def run_attfind(args) -> tuple[list, str]:
     from benchmarks.attfind import attfind_speed
 
     configs = []
-    for size in args.sizes:
+    for size in args.sizes["attfind"]:
         precisions = ["fp32", "bf16"] if args.device == "cuda" else ["fp32"]
         for precision in precisions:
             passes = None
             if args.device == "cuda" or args.quick:  # the full reference loop takes minutes there
-                passes = 201 if args.quick or size == "paper-256" else 801
+                passes = 201 if args.quick or size == "paper-256" else 401
             configs.append(dict(size=size, device=args.device, precision=precision, reference_passes=passes,
                                 repeats=max(2, args.repeats) if not args.quick else 1))
     results = [attfind_speed(**c) for c in configs]
@@ -146,15 +153,16 @@ def run_training(args) -> tuple[list, str]:
     from benchmarks.training import training_speed
 
     iterations = 4 if args.quick else 16
-    repeats = 1 if args.quick else 2
+    repeats = 1 if args.quick or args.device == "cuda" else 2
     configs = []
-    if args.device == "cpu":
-        for size in args.sizes:
+    for size in args.sizes["training"]:
+        if args.device == "cpu":
             configs += [dict(size=size, channels_last=False), dict(size=size, channels_last=True)]
-    else:
-        for size in args.sizes:
+        else:
             configs += [dict(size=size, precision="fp32"), dict(size=size, precision="bf16"),
                         dict(size=size, precision="bf16", channels_last=True)]
+            if args.compile:
+                configs.append(dict(size=size, precision="bf16", channels_last=True, compile=True))
     results = []
     for c in configs:
         results.append(common.run_isolated(training_speed, device=args.device, iterations=iterations,

@@ -225,7 +225,7 @@ def _edited_layer(G: Generator, folded: FoldedSynthesis, state: SynthesisState, 
         return _edited_conv(layer, state, styles[layer_index], channels, values, folded.add_for(layer_index))
     # toRGB: a cheap 1x1 conv, run directly on the edited styles.
     edited = styles[layer_index].expand(len(values), -1).clone()
-    edited[torch.arange(len(values)), channels] = values
+    edited[torch.arange(len(values), device=values.device), channels] = values
     return G.run_layers(state.expand(len(values)), {layer_index: edited}, layer_index, layer_index + 1)
 
 
