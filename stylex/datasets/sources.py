@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,6 +95,15 @@ def csv_listing(root: str | Path, csv_file: str | Path) -> Listing:
         rows = list(csv.DictReader(f))
     if not rows or not {"filename", "label"} <= set(rows[0]):
         raise StylexError(f"labels CSV {csv_path} must have a header with columns filename,label")
+    for line, r in enumerate(rows, start=2):  # line 1 is the header
+        if not (r["filename"] or "").strip() or not (r["label"] or "").strip():
+            raise StylexError(f"labels CSV {csv_path} line {line}: empty filename or label; give both, or "
+                              "delete the row")
+    seen = Counter(r["filename"].strip() for r in rows)
+    twice = sorted(name for name, count in seen.items() if count > 1)
+    if twice:
+        raise StylexError(f"labels CSV {csv_path}: {len(twice)} file(s) listed more than once (e.g. {twice[0]}); "
+                          "keep one row (one label) per file")
     rows.sort(key=lambda r: r["filename"])
     labels, names = _labels_from_strings([r["label"] for r in rows], f"labels CSV {csv_path}")
     splits = [r.get("split", "") or "" for r in rows] if "split" in rows[0] else None
@@ -101,6 +111,12 @@ def csv_listing(root: str | Path, csv_file: str | Path) -> Listing:
     if bad:
         raise StylexError(f"labels CSV {csv_path}: unknown split value(s) {bad}; use train, val or test")
     listing = Listing([root / r["filename"] for r in rows], labels, names, root, splits)
+    found = [i for i, p in enumerate(listing.paths) if p.is_file()]  # a class named only by missing files
+    ghost = sorted({names[y] for y in labels} - {names[labels[i]] for i in found})  # a typo or missing folder
+    if ghost and found:
+        example = next(r["filename"] for r, y in zip(rows, labels) if names[y] == ghost[0])
+        raise StylexError(f"labels CSV {csv_path}: class(es) {', '.join(map(repr, ghost))} name only files that "
+                          f"do not exist (e.g. {example} under {root}); fix the filenames or the labels")
     return _check_classes(listing, f"labels CSV {csv_path}")
 
 
