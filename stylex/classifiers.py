@@ -390,6 +390,31 @@ def check_num_classes(clf: FrozenClassifier, num_classes: int) -> None:
 
 
 @torch.no_grad()
+def check_finite_outputs(clf, images: torch.Tensor, names: list, batch_size: int = 64) -> torch.Tensor:
+    """Logits of `images` (batched, on the classifier's device); a StylexError naming the classifier
+    file and the images (`names[i]` for row i) where any logit is NaN or infinite, since such outputs
+    would silently poison training, AttFind effects or accuracy numbers."""
+    device = next((t.device for t in clf.buffers()), images.device)
+    logits = torch.cat([clf(images[i : i + batch_size].to(device)).float().cpu()
+                        for i in range(0, len(images), batch_size)])
+    check_finite_logits(clf, logits, names)
+    return logits
+
+
+def check_finite_logits(clf, logits: torch.Tensor, names: list) -> None:
+    """StylexError naming the classifier file and the images (names[i] for row i) with NaN or
+    infinite logits."""
+    bad = (~torch.isfinite(logits)).any(1).nonzero().flatten().tolist()
+    if bad:
+        shown = ", ".join(str(names[i]) for i in bad[:3]) + (" ..." if len(bad) > 3 else "")
+        raise StylexError(
+            f"classifier {getattr(clf, 'path', None) or '(in memory)'} gives NaN or infinite outputs on {len(bad)} "
+            f"of {len(logits)} images ({shown}); check the classifier's weights and input normalization, or "
+            "remove those images"
+        )
+
+
+@torch.no_grad()
 def evaluate_classifier(clf, dataset, batch_size: int = 256, device="cpu", progress: bool = False) -> dict:
     """Accuracy, confusion matrix (rows: true class, columns: predicted) and per-class accuracy.
 
@@ -402,10 +427,10 @@ def evaluate_classifier(clf, dataset, batch_size: int = 256, device="cpu", progr
     from tqdm import tqdm
 
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    preds = []
-    for x, _ in tqdm(loader, desc="evaluating", unit="batch", disable=not progress, leave=False):
-        preds.append(clf(x.to(device)).argmax(1).cpu())
-    pred = torch.cat(preds)
+    logits = torch.cat([clf(x.to(device)).float().cpu()
+                        for x, _ in tqdm(loader, desc="evaluating", unit="batch", disable=not progress, leave=False)])
+    check_finite_logits(clf, logits, getattr(dataset, "paths", range(len(logits))))
+    pred = logits.argmax(1)
     true = torch.as_tensor(dataset.labels)
     k = max(int(pred.max()) + 1, dataset.num_classes)
     confusion = torch.bincount(true * k + pred, minlength=k * k).reshape(k, k)

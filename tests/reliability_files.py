@@ -49,7 +49,7 @@ def one_line_error(capsys, argv: list[str], *needles: str) -> str:
     code, err = cli_error(capsys, argv)
     assert code == 2, f"exit {code}: {err}"
     assert "Traceback" not in err, err
-    line = err.strip().splitlines()[-1]
+    line = err.strip().replace("\r", "\n").splitlines()[-1].strip()  # after any progress bar's carriage return
     assert line.startswith(f"stylex {argv[0]}: error: "), err
     for needle in needles:
         assert needle in line, f"{needle!r} not in {line!r}"

@@ -178,7 +178,7 @@ def _discriminator_scorer(checkpoint: Path, net_config, device):
 def _attfind(args) -> int:
     from stylex.attfind import compute_records, shard_path
     from stylex.attfind.context import file_sha256
-    from stylex.classifiers import load_classifier
+    from stylex.classifiers import check_finite_outputs, load_classifier
     from stylex.datasets import open_dataset
     from stylex.errors import StylexError
     from stylex.training.checkpoint import load_trained, resolve_checkpoint
@@ -214,6 +214,7 @@ def _attfind(args) -> int:
         if len(dataset) < args.num_images and info.is_main:
             print(f"note: the {args.split} split has {len(dataset)} images; analysing all of them")
         images, labels, index = _load_images(dataset, args.num_images, args.seed)
+        check_finite_outputs(classifier, images, [dataset.paths[i] for i in index])
         world = dataset.meta.get("world")
         meta = {
             "checkpoint": str(Path(checkpoint).resolve()), "checkpoint_sha256": file_sha256(checkpoint),

@@ -202,7 +202,9 @@ def run(args):
         split_batch(cfg, dist.world_size)  # fail now, not after loading data
         _prepare_run_dir(args.out, args, dist.is_main)
 
-        from stylex.classifiers import check_num_classes, load_classifier
+        import torch
+
+        from stylex.classifiers import check_finite_outputs, check_num_classes, load_classifier
         from stylex.datasets import open_dataset
 
         classifier = load_classifier(cfg.classifier, dist.device, resolution=cfg.network.resolution)
@@ -223,6 +225,8 @@ def run(args):
         # the same images as the classifier did.
         dataset = open_dataset(cfg.data, cfg.network.resolution, "train")
         check_num_classes(classifier, dataset.num_classes)
+        first = range(min(64, len(dataset)))  # a classifier giving NaN fails here, named, not as bad steps
+        check_finite_outputs(classifier, torch.stack([dataset[i][0] for i in first]), dataset.paths)
         heldout = open_dataset(cfg.data, cfg.network.resolution, args.metrics_split)
         if args.dry_run:
             if dist.is_main:
