@@ -46,11 +46,15 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 def save_checkpoint(run_dir: str | Path, state: dict, keep: int = 0) -> Path:
     """Write `state` (which must hold `counters["nimg"]`) as the run's newest checkpoint.
 
-    The write is atomic: a crash leaves the previous checkpoints intact. Afterwards only the newest
-    `keep` checkpoints are kept (0 keeps all).
+    The write is atomic: a crash leaves the previous checkpoints intact, and the temporary file of a
+    write killed part-way (SIGKILL, power loss) is removed here, at the next save. Afterwards only
+    the newest `keep` checkpoints are kept (0 keeps all).
     """
     nimg = int(state["counters"]["nimg"])
     path = checkpoint_dir(run_dir) / f"checkpoint-{nimg:012d}.pt"
+    if path.parent.is_dir():
+        for stale in path.parent.glob(".checkpoint-*.tmp"):  # atomic_torch_save's temporary names
+            stale.unlink(missing_ok=True)
     atomic_torch_save({"format": FORMAT, "version": VERSION, **state}, path)
     if keep > 0:
         for old in list_checkpoints(run_dir)[:-keep]:
