@@ -32,6 +32,7 @@ kill -9) resumes at the first image not done and ends with the same records.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -222,6 +223,8 @@ def _create(path, G, E, classifier, images, labels, image_index, class_names, co
     full = G.stylespace(include_torgb=True)
     index = [full.flat_index(*space.locate(k)) for k in range(space.size)]
     analysed = base["styles"][:, index]
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):  # left by a run killed while creating
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
