@@ -126,3 +126,20 @@ def test_corrupt_records_file(files, capsys, tmp_path):
     bad.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
     one_line_error(capsys, ["attfind", "select", "--records", str(bad)], f"records file {bad}", "delete it")
     one_line_error(capsys, _attfind(files["ckpt"], bad), str(bad), "--overwrite")
+
+
+def test_another_classifier_with_the_same_classes(files, capsys, tmp_path):
+    from stylex.classifiers import build_classifier, save_classifier
+    from stylex.training.checkpoint import save_checkpoint
+
+    torch.manual_seed(1)
+    other = tmp_path / "other.pt"
+    save_classifier(other, build_classifier("small-cnn", 2, width=4), arch="small-cnn", arch_kwargs={"width": 4},
+                    class_names=["frown", "smile"], input_size=32, normalization=None)
+    one_line_error(capsys, _attfind(files["ckpt"], tmp_path / "r.h5", "--classifier", str(other)),
+                   f"classifier {other} is not the one", "weights differ")
+    data = torch.load(files["ckpt"], weights_only=True)
+    data["config"]["perceptual"] = "classifier"  # offline (the fixture's default, lpips, may be missing)
+    save_checkpoint(tmp_path / "run", data)
+    resume = ["train", "--out", str(tmp_path / "run"), "--resume", "--classifier", str(other), *CPU]
+    one_line_error(capsys, resume, f"--classifier {other} is not the classifier this run was trained with")
