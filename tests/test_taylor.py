@@ -64,9 +64,10 @@ def test_screen_keeps_each_class_top_candidates():
         assert keep.reshape(-1)[top].all()
     assert 4 <= keep.sum() <= 12
     assert screen(estimate, 1000).all()  # more candidates than edits: everything
+    assert not screen(estimate, 0).any()
 
 
-def test_screened_effects_are_exact_where_computed_and_zero_elsewhere(model):
+def test_screened_effects_are_exact_where_computed_and_estimates_elsewhere(model):
     G, classifier, styles, space, s_min, s_max = model
     st = one(styles, 2)
     exact = image_effects(G, classifier, st, space, s_min, s_max, batch=32).effect
@@ -74,7 +75,9 @@ def test_screened_effects_are_exact_where_computed_and_zero_elsewhere(model):
     computed = result.computed
     assert computed.shape == (2, space.size) and 5 <= computed.sum() <= 15
     torch.testing.assert_close(result.effect[computed], exact[computed], atol=1e-4, rtol=0)
-    assert (result.effect[~computed] == 0).all()
+    estimate = taylor_estimates(G, classifier, st, space, edit_values(space.flatten(st)[0], s_min, s_max, 1.0))
+    torch.testing.assert_close(result.effect[~computed], estimate[~computed])
+    assert not torch.allclose(estimate[computed], exact[computed], atol=1e-3)  # the big edits are not linear
     # The screen found the strongest pushes: each class's largest exact increase is among them.
     for c in range(3):
         best = exact[..., c].reshape(-1).argmax()
@@ -96,7 +99,6 @@ def test_taylor_records_have_the_exact_format(model, tmp_path):
     rec = load_records(path)
     assert rec.method == "taylor" and rec.candidates == 6 and rec.complete
     assert rec.computed.shape == rec.effect.shape[:3] and rec.computed.any(axis=(1, 2)).all()
-    assert (rec.effect[rec.computed == 0] == 0).all()
     exact = compute_records(tmp_path / "exact.h5", G, E, classifier, images, **kwargs)
     assert exact.method == "exact" and exact.computed is None
     on = rec.computed.astype(bool)

@@ -17,7 +17,8 @@ the analysed StyleSpace, S_all of all style layers, C classes:
     effect      [N,2,S,C]  logits(C(G(s'))) - base_logits; [:,0] toward style_min, [:,1] toward style_max
     disc_base [N], disc_effect [N,2,S]   only with a discriminator: D(G(s)) and D(G(s')) - D(G(s))
     computed    [N,2,S]    only with method `taylor`: 1 where the effect was computed exactly; the
-                           edits the screen left out have effect 0 (see stylex/attfind/taylor.py)
+                           edits the screen left out hold their first-order estimate (and a
+                           disc_effect of 0); see stylex/attfind/taylor.py
     done        [N]        1 once an image's effects are on disk
 
 Attributes `method` (`exact` | `taylor`; files without it are exact) and `candidates` (Taylor

@@ -89,11 +89,11 @@ def add_arguments(parser):
                         help="edited images rendered per call (default: 64 at 32 px on CPU; on CUDA what fits in "
                              "40%% of the free memory; lower it if memory runs out)")
     parser.add_argument("--method", choices=("exact", "taylor"), default="exact",
-                        help="exact: render every edit; taylor: rank the edits by a first-order estimate (one "
-                             "backward pass per image) and render only the top --candidates per class, much "
-                             "faster (the others are recorded as 0) (default exact)")
+                        help="exact: render every edit; taylor: estimate every edit to first order (one backward "
+                             "pass per image) and render only the top --candidates per class, much faster (the "
+                             "others keep their estimate) (default exact)")
     parser.add_argument("--candidates", type=positive_int, default=None,
-                        help="with --method taylor: edits computed exactly per class and image (default 32, "
+                        help="with --method taylor: edits computed exactly per class and image (default 8, "
                              "stylex.attfind.taylor.DEFAULT_CANDIDATES)")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="bf16: autocast the edited renders on CUDA (faster; effects good to about "
