@@ -8,6 +8,7 @@ into one clear line.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -62,10 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     except StylexError as exc:
         print(f"stylex {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:  # the file system refused: disk full, permission denied, read-only
+    except OSError as exc:  # the file system refused: disk full, permission denied, read-only, missing
         where = f" {exc.filename}" if exc.filename else ""
-        print(f"stylex {args.command}: error: could not access{where}: {exc.strerror or exc}; free disk space, "
-              "fix permissions or choose another location", file=sys.stderr)
+        hint = {errno.ENOSPC: "free disk space or choose another location",
+                errno.EDQUOT: "free disk space or choose another location"}.get(
+            exc.errno, "check the path and its permissions, or choose another location")
+        print(f"stylex {args.command}: error: could not access{where}: {exc.strerror or exc}; {hint}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"stylex {args.command}: interrupted", file=sys.stderr)

@@ -90,7 +90,8 @@ def test_disk_full_during_a_training_checkpoint(files, capsys, tmp_path, monkeyp
         return real_save(obj, path)
 
     monkeypatch.setattr(torch, "save", fills_the_disk)
-    line = one_line_error(capsys, _train(files, out, "--kimg", "0.008", "--snap", "0.004"), "No space left on device")
+    line = one_line_error(capsys, _train(files, out, "--kimg", "0.008", "--snap", "0.004"), "No space left on device",
+                          "free disk space")
     assert "checkpoint-000000000008.pt" in line
     monkeypatch.undo()
     assert [p.name for p in ckpt.checkpoint_dir(out).iterdir()] == ["checkpoint-000000000004.pt"]
