@@ -143,3 +143,27 @@ def test_another_classifier_with_the_same_classes(files, capsys, tmp_path):
     save_checkpoint(tmp_path / "run", data)
     resume = ["train", "--out", str(tmp_path / "run"), "--resume", "--classifier", str(other), *CPU]
     one_line_error(capsys, resume, f"--classifier {other} is not the classifier this run was trained with")
+
+
+def test_resume_from_a_checkpoint_that_does_not_fit_its_configuration(capsys, tmp_path):
+    from training_fakes import RandomImages, tiny_classifier, tiny_config
+
+    from stylex.classifiers import load_classifier, save_classifier
+    from stylex.training import checkpoint as ckpt
+    from stylex.training.loop import Trainer
+    from stylex.world import generate_world
+
+    world = generate_world(tmp_path / "world", n=8, resolution=32, label="smile", progress=False)
+    clf = tmp_path / "clf.pt"
+    save_classifier(clf, tiny_classifier().net, arch="small-cnn", arch_kwargs={"width": 4},
+                    class_names=["frown", "smile"], input_size=16, normalization=None)
+    cfg = tiny_config(kimg=0.004, data=str(world), classifier=str(clf))
+    trainer = Trainer(cfg, RandomImages(), tiny_classifier(), tmp_path / "run", progress=False)
+    trainer.train()
+    path = ckpt.latest_checkpoint(tmp_path / "run")
+    data = torch.load(path, weights_only=True)
+    data["D"] = {k: v[:1] for k, v in data["D"].items()}  # weights of another D shape
+    data["config"]["classifier_fingerprint"] = load_classifier(clf).fingerprint
+    torch.save(data, path)
+    one_line_error(capsys, ["train", "--out", str(tmp_path / "run"), "--resume", "--kimg", "0.008", *CPU],
+                   f"--resume: checkpoint {path} does not fit")

@@ -244,7 +244,12 @@ def run(args):
         trainer = Trainer(cfg, dataset, classifier, args.out, dist, heldout=heldout,
                           progress=not args.no_progress and dist.is_main)
         if checkpoint is not None:
-            trainer.load_state_dict(checkpoint)
+            try:
+                trainer.load_state_dict(checkpoint)
+            except (RuntimeError, KeyError, ValueError) as exc:  # an edited or mixed-up checkpoint
+                raise StylexError(f"--resume: checkpoint {path} does not fit the network and optimizers of its own "
+                                  f"configuration ({type(exc).__name__}: {str(exc).strip().splitlines()[0][:160]}); "
+                                  "resume from another checkpoint of the run") from exc
             del checkpoint
         result = trainer.train()
         if dist.is_main:
