@@ -44,8 +44,8 @@ class DemoSizes:
     random_seeds: int  # draws averaged by the random baseline
 
 
-DEFAULT_SIZES = DemoSizes(world_images=4000, classifier_epochs=3, kimg=10.0, metrics_images=256,
-                          attfind_images=48, top_k=6, examples=4, explained_images=4, gif_frames=12, random_seeds=5)
+DEFAULT_SIZES = DemoSizes(world_images=3000, classifier_epochs=2, kimg=8.0, metrics_images=256,
+                          attfind_images=32, top_k=6, examples=4, explained_images=4, gif_frames=12, random_seeds=5)
 QUICK_SIZES = DemoSizes(world_images=300, classifier_epochs=1, kimg=0.05, metrics_images=32,
                         attfind_images=3, top_k=2, examples=1, explained_images=1, gif_frames=3, random_seeds=1)
 
