@@ -296,8 +296,8 @@ def _run_section(name: str, run: dict, top_k: int) -> str:
     recovery_sc = run["ground_truth"].get("recovery_shortcut", {}).get("at_k", [])
     return f"""
 <h2>The {name} classifier</h2>
-<p>StylEx reconstructions on held-out faces (left of each pair: real, right: reconstruction, with
-the classifier's decision):</p>
+<p>StylEx's last sample grid: the first rows are random samples, then pairs of a held-out face and
+its reconstruction, each with the classifier's decision and probability:</p>
 <img src='{base}/samples/latest.png' style='max-width:100%' onerror="this.style.display='none'">
 <h3>Its top attributes</h3>
 <p>Each row of the summary shows [original | changed] pairs: one StyleSpace coordinate is moved
@@ -316,7 +316,9 @@ is what the factor oracle says the edit changes (mean change of its prediction, 
   {_pct(b['wu']['flip_rate'])}.</li>
 <li><b>Ground truth</b>: recovery@k of the label factor (smile):
   {', '.join(f"k={p['k']}: {p['recovery']:.2f}" for p in recovery) or 'n/a'}; of the shortcut factor
-  (background): {', '.join(f"k={p['k']}: {p['recovery']:.2f}" for p in recovery_sc) or 'n/a'}.</li>
+  (background): {', '.join(f"k={p['k']}: {p['recovery']:.2f}" for p in recovery_sc) or 'n/a'}. Recovery@k
+  is the share of the top-k attributes whose main change, as the factor oracle reads the edited
+  faces, is that factor: 1 means the explanation names what the classifier really uses.</li>
 <li><b>Reconstruction</b>: the classifier agrees with itself on {_pct(rec['agreement'])} of the
   reconstructions (KL {rec['kl']:.3f}, L1 {rec['l1']:.3f}, {fd_name} {rec[fd_name]:.2f}); the counterfactuals'
   {fd_name} as k grows: {', '.join(f"{p[fd_name]:.2f}" for p in rec.get('counterfactual_curve', []))}.</li>
