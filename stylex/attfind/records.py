@@ -143,7 +143,9 @@ def load_records(path: str | Path, require_complete: bool = True) -> Records:
     if not path.is_file():
         raise StylexError(f"records file {path} does not exist; create it with `stylex attfind`")
     try:
-        with h5py.File(path, "r") as f:
+        # No file lock: a running `stylex attfind` holds the write lock, and reading its progress is
+        # safe (after creation only rows and the done mask change, never HDF5 metadata).
+        with h5py.File(path, "r", locking=False) as f:
             if f.attrs.get("format") != FORMAT:
                 raise StylexError(f"{path} is not a stylex AttFind records file")
             if int(f.attrs["version"]) != VERSION:
