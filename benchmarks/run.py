@@ -171,10 +171,11 @@ def run_training(args) -> tuple[list, str]:
              r["precision"], "yes" if r["channels_last"] else "no", "yes" if r["compile"] else "no", r["batch"],
              common.fmt_range(r["images_per_s"], digits=1), common.fmt_range(r["s_per_kimg"], digits=1),
              common.fmt_range(r["images_per_cpu_s"], digits=1) if args.device == "cpu" else "-",
-             f"{r['peak_rss_mb']:.0f}", f"{r['cuda_max_allocated_mb']:.0f}" if "cuda_max_allocated_mb" in r else "-"]
+             f"{r['peak_rss_mb']:.0f}", f"{r['cuda_max_allocated_mb']:.0f}" if "cuda_max_allocated_mb" in r else "-",
+             f"{r['host_syncs_per_iteration']:.1f}" if "host_syncs_per_iteration" in r else "-"]
             for r in results]
     header = ["size", "px", "G / D / E params (M)", "precision", "channels_last", "compile", "batch", "images/s",
-              "s/kimg", "images/CPU-s", "peak RSS MB", "CUDA max alloc MB"]
+              "s/kimg", "images/CPU-s", "peak RSS MB", "CUDA max alloc MB", "host syncs/iteration"]
     text = (f"### Training throughput\n\n{iterations} iterations per timed round (16 = one full lazy-regularization "
             f"cycle: 1 R1 step, 4 path-length steps), {repeats} round(s) after 2 warm-up iterations; random data in "
             "memory, random small-cnn classifier, perceptual term on the classifier's features; each row in a fresh "

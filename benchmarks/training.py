@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+import warnings
 
 import torch
 
@@ -47,7 +48,7 @@ def training_speed(size: str, device: str = "cpu", precision: str = "fp32", chan
         repeats: timed rounds.
     Returns: a dict of the settings, images/s and s/kimg (median and range over rounds), wall and
     CPU seconds per round, images per CPU-second (steadier than wall time on a loaded machine), the
-    process's peak RSS (MB) and, on CUDA, max allocated memory (MB).
+    process's peak RSS (MB) and, on CUDA, max allocated memory (MB) and host syncs per iteration.
     """
     from benchmarks.networks import training_config
     from stylex.training.distributed import DistInfo
@@ -67,6 +68,7 @@ def training_speed(size: str, device: str = "cpu", precision: str = "fp32", chan
         for _ in range(warmup):
             trainer.iteration()
         synchronize(dev)
+        syncs = count_syncs(trainer) if dev.type == "cuda" else None
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
         rounds, cpu = [], []
@@ -89,4 +91,19 @@ def training_speed(size: str, device: str = "cpu", precision: str = "fp32", chan
            "e_params_m": sum(p.numel() for p in trainer.E.parameters()) / 1e6}
     if dev.type == "cuda":
         out["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
+        out["host_syncs_per_iteration"] = syncs
     return out
+
+
+def count_syncs(trainer, iterations: int = 4) -> float:
+    """Host-device synchronisations per training iteration on CUDA, as torch's sync debug mode
+    reports them (the loop's non-finite check makes one per optimizer step by design)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            for _ in range(iterations):
+                trainer.iteration()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught) / iterations
