@@ -43,3 +43,27 @@ def test_bad_device_is_a_clear_error():
 def test_import_without_cuda():
     code = "import os; os.environ['CUDA_VISIBLE_DEVICES']=''; import stylex, stylex.networks, stylex.cli"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_train_flag_sets_a_real_config_field():
+    import dataclasses
+
+    from stylex.commands import train
+    from stylex.config import TrainingConfig
+
+    fields = {f.name for f in dataclasses.fields(TrainingConfig)}
+    flags = [f for _, f, _, _ in train._FLAGS] + [f for _, f, _ in train._SWITCHES]
+    assert set(flags) <= fields, sorted(set(flags) - fields)
+    args = build_parser().parse_args(["train", "--out", "x", "--keep", "5", "--g-lr", "0.002"])
+    cfg = train._resolve_config(args, None)
+    assert cfg.keep_checkpoints == 5 and cfg.g_lr == 0.002
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [(["--keep", "-1"], "0 or more"), (["--kimg", "0"], "above 0"), (["--g-lr", "x"], "is not a number")],
+)
+def test_numeric_flags_name_what_is_allowed(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--out", "x", *argv])
+    assert message in capsys.readouterr().err

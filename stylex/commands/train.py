@@ -55,7 +55,7 @@ _FLAGS = [
     ("--workers", "workers", non_negative_int, "data-loading worker processes per training process"),
     ("--tick", "tick_kimg", float, "progress and stats.jsonl line every this many kimg"),
     ("--snap", "snap_kimg", float, "checkpoint every this many kimg (also at the end and on SIGINT/SIGTERM)"),
-    ("--keep", "keep_checkponon_negative_ints", non_negative_int, "keep the newest this many checkpoints (0 = all)"),
+    ("--keep", "keep_checkpoints", non_negative_int, "keep the newest this many checkpoints (0 = all)"),
     ("--sample-every", "sample_every_kimg", float, "sample grid every this many kimg"),
     ("--metrics-every", "metrics_every_kimg", float, "held-out metrics every this many kimg (0 = at the end only)"),
     ("--metrics-images", "metrics_images", positive_int, "held-out images used by the metrics"),
