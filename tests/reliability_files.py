@@ -4,6 +4,10 @@ returns its exit code and the error text."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -54,3 +58,18 @@ def one_line_error(capsys, argv: list[str], *needles: str) -> str:
     for needle in needles:
         assert needle in line, f"{needle!r} not in {line!r}"
     return line
+
+
+def run_until_killed(args: list[str]) -> None:
+    """Run `python -c ...args` and SIGKILL it as soon as it prints a line `kill`; assert it was killed
+    (not finished) so a test cannot pass without the interruption it is about."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    proc = subprocess.Popen([sys.executable, "-c", *args], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in proc.stdout:
+            if line.strip() == "kill":
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+    finally:
+        proc.wait(timeout=120)
+    assert proc.returncode == -signal.SIGKILL, "the child must be killed before it finishes"

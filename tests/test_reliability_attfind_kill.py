@@ -3,15 +3,10 @@ computes effects, then run again with the same arguments: it resumes and the fin
 uninterrupted run's. (Killing the library call between images is
 test_attfind_records.py::test_resume_after_kill_9_gives_identical_records.)"""
 
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from reliability_files import build_files
+from reliability_files import build_files, run_until_killed
 
 from stylex.attfind import load_records
 from stylex.cli import main
@@ -63,17 +58,7 @@ def _args(files, out):
 @pytest.mark.parametrize("mode, at", [("create", 0), ("effects", 3)])
 def test_kill_9_then_rerun_gives_the_uninterrupted_records(files, mode, at, tmp_path):
     out = tmp_path / "records.h5"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, mode, str(at), *_args(files, out)], stdout=subprocess.PIPE,
-                            text=True, env=env)
-    try:
-        for line in proc.stdout:
-            if line.strip() == "kill":
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-    finally:
-        proc.wait(timeout=120)
-    assert proc.returncode == -signal.SIGKILL
+    run_until_killed([CHILD, mode, str(at), *_args(files, out)])
     if mode == "create":
         assert not out.exists() and any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
     else:

@@ -4,15 +4,12 @@ unreadable behind, and ends exactly where an uninterrupted run ends. (Exact resu
 test_training_loop.py::test_resume_is_exact; an exception during a write is
 test_training_checkpoint.py::test_crash_during_write_keeps_previous_checkpoint.)"""
 
-import os
 import random
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from reliability_files import run_until_killed
 from training_fakes import RandomImages, tiny_classifier, tiny_config
 
 from stylex.training import checkpoint as ckpt
@@ -79,17 +76,7 @@ def straight(tmp_path_factory):
 
 def _kill_at(mode, at, run):
     script = CHILD.format(tests=str(Path(__file__).parent), kimg=KIMG, snap=SNAP)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
-    proc = subprocess.Popen([sys.executable, "-c", script, mode, str(at), str(run)], stdout=subprocess.PIPE,
-                            text=True, env=env)
-    try:
-        for line in proc.stdout:
-            if line.strip() == "kill":
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-    finally:
-        proc.wait(timeout=120)
-    assert proc.returncode == -signal.SIGKILL, "the child must be killed before it finishes"
+    run_until_killed([script, mode, str(at), str(run)])
 
 
 SEEDED_STEPS = random.Random(8).sample(range(1, STEPS), 1)  # a "random moment", the same in every run
