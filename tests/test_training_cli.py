@@ -66,3 +66,22 @@ def test_lpips_fails_before_anything_is_written(files, capsys, monkeypatch):
     assert "lpips" in err and "--perceptual classifier" in err and "--perceptual none" in err
     assert main(args) == 2  # lpips is the default
     assert not (root / "lpips").exists()
+
+
+def test_readme_preset_table_matches_the_presets():
+    """The README's preset table (batch, kimg, lr, R1 gamma, EMA half-life) is what the presets set."""
+    from pathlib import Path
+
+    from stylex.config import TRAINING_PRESETS, training_preset
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = {line.split("|")[1].strip(" `"): [c.strip() for c in line.split("|")[3:8]]
+            for line in readme.splitlines() if line.startswith("| `") and line.count("|") == 8}
+    for name in TRAINING_PRESETS:
+        cfg = training_preset(name)
+        batch, kimg, lr, gamma, ema = rows[name]
+        assert int(batch) == cfg.batch, name
+        assert float(kimg.split()[0].replace(",", "")) == cfg.kimg, name
+        assert float(lr) == cfg.g_lr == cfg.d_lr == cfg.e_lr, name
+        assert float(gamma) == cfg.r1_gamma, name
+        assert float(ema.split()[0]) == cfg.ema_kimg, name
