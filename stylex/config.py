@@ -152,12 +152,12 @@ class TrainingConfig:
 
 # Training presets: network preset of the same name plus these schedule/optimiser settings.
 TRAINING_PRESETS: dict[str, dict] = {
-    # The demo on a 2-core CPU: a run of about 30 minutes. Chosen by 8-24 kimg probes on the world
-    # (README, "Training"): R1 gamma 10, because with 0.05 D turned sharp within 3 kimg and G answered
-    # with per-pixel speckle; reconstruction L1 weight 10, because at 1 the classifier KL and the
-    # adversarial term dominated and reconstructions stayed blobs; no path length, style mixing or
+    # The demo on a 2-core CPU: 24.5 minutes with two threads. Chosen by 8-24 kimg probes on the world
+    # (README, "Training StylEx"): R1 gamma 10, because with 0.05 D turned sharp within 3 kimg and G
+    # answered with per-pixel speckle; reconstruction L1 weight 10, because at 1 the classifier KL and
+    # the adversarial term dominated and reconstructions stayed blobs; no path length, style mixing or
     # augmentation (the world is plentiful and the run short; StyleGAN2-ADA's 32 px setting drops
-    # them too), which also drops the lazy path-length step (13% of the time of the old preset's steps).
+    # them too; the lazy path-length step was 13% of the old preset's step time).
     "cpu-32": dict(kimg=90.0, batch=16, r1_gamma=10.0, rec_l1=10.0, pl_weight=0.0, style_mixing=0.0, augment="",
                    ema_kimg=2.0, tick_kimg=1.0, snap_kimg=10.0, sample_every_kimg=10.0, metrics_every_kimg=10.0,
                    metrics_images=256),

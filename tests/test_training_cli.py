@@ -3,12 +3,14 @@ and the instant LPIPS error."""
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from stylex.classifiers import build_classifier, save_classifier
 from stylex.cli import main
+from stylex.config import TRAINING_PRESETS, training_preset
 from stylex.training import checkpoint as ckpt
 from stylex.world import generate_world
 
@@ -70,10 +72,6 @@ def test_lpips_fails_before_anything_is_written(files, capsys, monkeypatch):
 
 def test_readme_preset_table_matches_the_presets():
     """The README's preset table (batch, kimg, lr, R1 gamma, EMA half-life) is what the presets set."""
-    from pathlib import Path
-
-    from stylex.config import TRAINING_PRESETS, training_preset
-
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     rows = {line.split("|")[1].strip(" `"): [c.strip() for c in line.split("|")[3:8]]
             for line in readme.splitlines() if line.startswith("| `") and line.count("|") == 8}
