@@ -9,6 +9,8 @@ JSON-ready dict that states its sample size.
 - `classifier_specificity`: attributes of run X applied to classifier Y, for two runs.
 - `reconstruction`: agreement, KL, L1 and a Fréchet distance of the reconstructions, and the same
   distance for counterfactuals as k grows.
+- `condition_swap`: whether G takes the decision from the condition c, and over how many
+  coordinates it is spread (why AttFind can or cannot explain a classifier).
 - `ground_truth`: on the synthetic world, which factor each top attribute changes (by the factor
   oracle) and causal recovery@k.
 
@@ -197,6 +199,51 @@ def reconstruction(editor: Editor, selection: Selection | None = None, top_k: in
             curve.append({"k": k, name: _frechet(real, editor.render(flat), editor)[1]})
         out["counterfactual_curve"] = curve
     return out
+
+
+def condition_swap(editor: Editor, ks=(1, 3, 10, 30, 100, 300), predicted=None) -> dict:
+    """Does the generator take the classifier's decision from the condition c, and how does it write
+    the condition into StyleSpace? A diagnostic for a classifier AttFind does not explain.
+
+    For every image and every other class y, the image's condition is replaced by class y's (the
+    mean recorded condition of the images the classifier puts in y) and the image is rendered from
+    (a) every style of [w, c_y] (`flip_rate_all_styles`: does G follow the condition at all?),
+    (b) only the k analysed coordinates the swap moves most, relative to their range over the
+    images and averaged over the images of the same class pair, for each k in `ks` and for all of
+    them (`curve`). A low (a) means G takes the decision from the encoder's latent w, not from c.
+    The curve shows whether the condition's own change sits in a few coordinates or is spread;
+    AttFind moves single coordinates much further (to their extremes), so a spread curve does not
+    rule it out. Classes no image is predicted as have no condition and are left out.
+    """
+    predicted = base_predictions(editor) if predicted is None else predicted
+    conditions = np.asarray(editor.records.conditions)
+    class_condition = {int(y): conditions[predicted == y].mean(axis=0) for y in np.unique(predicted)}
+    groups: dict[tuple[int, int], list[int]] = {}
+    for r, source, target in _pairs(predicted, editor.records.num_classes):
+        if target in class_condition:
+            groups.setdefault((source, target), []).append(r)
+    size = editor.space.size
+    ks = sorted({int(k) for k in ks if 0 < k < size} | {size})
+    span = (editor.style_max - editor.style_min).clamp_min(1e-8)
+    flips = {"all": 0, **{k: 0 for k in ks}}
+    for (_source, target), rows in groups.items():
+        own = editor.styles[torch.as_tensor(rows, dtype=torch.long)]
+        swapped = editor.with_condition(rows, class_condition[target])
+        moved = ((swapped - own)[:, editor.full_index].abs() / span).mean(dim=0)
+        order = editor.full_index[torch.argsort(moved, descending=True, stable=True)]
+
+        def count(flat, target=target):
+            return int((editor.logits(editor.render(flat)).argmax(1) == target).sum())
+
+        flips["all"] += count(swapped)
+        for k in ks:
+            flat = own.clone()
+            flat[:, order[:k]] = swapped[:, order[:k]]
+            flips[k] += count(flat)
+    n_pairs = sum(len(rows) for rows in groups.values())
+    return {"what": "condition", "n_images": int(len(predicted)), "n_pairs": n_pairs, "coordinates": size,
+            "flip_rate_all_styles": flips["all"] / max(1, n_pairs),
+            "curve": [{"k": k, "flip_rate": flips[k] / max(1, n_pairs), "flips": flips[k]} for k in ks]}
 
 
 def _total_variation(p: dict[str, torch.Tensor], q: dict[str, torch.Tensor]) -> dict[str, float]:

@@ -94,6 +94,19 @@ def test_explain_and_evaluate(records_path, tmp_path, capsys):
     assert 0.0 <= result["flip_rate"] <= 1.0 and len(result["curve"]) == 2 and result["n_images"] == 6
     assert main(["evaluate", "reconstruction", "--records", str(records_path), "--top-k", "1"]) == 0
     assert "agreement" in capsys.readouterr().out
+    assert main(["evaluate", "condition", "--records", str(records_path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["what"] == "condition" and result["curve"][-1]["k"] == result["coordinates"]
+    assert all(0.0 <= c["flip_rate"] <= 1.0 for c in result["curve"])
+
+
+def test_recorded_latents_and_conditions_give_the_recorded_styles(records_path):
+    from stylex.attfind import load_context
+
+    editor = load_context(records_path).editor()
+    conditions = editor.records.conditions
+    own = torch.cat([editor.with_condition([r], conditions[r]) for r in range(editor.num_images)])
+    assert torch.allclose(own, editor.styles, atol=1e-5)
 
 
 def test_moved_files_are_named(records_path, run_dir, tmp_path, capsys):

@@ -128,3 +128,36 @@ def test_reconstruction_metrics(setup):
     name = "fid" if "fid" in result else "fd_classifier"
     assert [c["k"] for c in result["counterfactual_curve"]] == [0, 1, 2]
     assert result["counterfactual_curve"][0][name] == result[name]
+
+
+class ConditionedPixelG(PixelG):
+    """PixelG whose style vector is w + (c[1] - c[0]) * SHIFT: the condition moves every style."""
+
+    SHIFT = torch.tensor([0.3, 0.5, 0.4])
+
+    def styles(self, w, c):
+        s = w + (c[:, 1:2] - c[:, 0:1]) * self.SHIFT
+        return [s[:, :2], s[:, 2:]]
+
+
+def test_condition_swap_by_hand():
+    # A classifier that also reads the toRGB style: f = s0 + 2 s1 + 2 s2.
+    def classify(images):
+        f = images[:, 0, 0, 0] + 2 * images[:, 1, 0, 0] + 2 * images[:, 2, 0, 0]
+        return torch.stack([-f / 2, f / 2], dim=1)
+
+    records = make_records(classify)
+    predicted = records.predicted  # f = -3, -0.1, 2.2, 0.4: neg, neg, pos, pos
+    assert predicted.tolist() == [0, 0, 1, 1]
+    records.conditions = np.eye(2)[predicted]
+    records.latents = STYLES - np.where(predicted == 1, 1.0, -1.0)[:, None] * ConditionedPixelG.SHIFT.numpy()
+    editor = Editor(ConditionedPixelG(), classify, records)
+    assert torch.allclose(editor.with_condition([0, 1], records.conditions[0]), torch.from_numpy(STYLES[:2]))
+
+    result = evaluate.condition_swap(editor, ks=(1, 5))
+    # Swapping c adds +-(0.6, 1.0, 0.8): every image flips when all three styles move.
+    assert result["flip_rate_all_styles"] == 1.0 and result["n_pairs"] == 4 and result["coordinates"] == 2
+    # The swap moves s1 most relative to its range (1.0 / 1.6 against 0.6 / 2): with s1 alone images
+    # 1 and 3 flip (f = 1.9, -1.6) but 0 and 2 do not (f = -1, 0.2); with s0 and s1 (all analysed
+    # coordinates, k = 5 is capped at 2) image 0 still stays (f = -0.4).
+    assert [(c["k"], c["flips"]) for c in result["curve"]] == [(1, 2), (2, 3)]

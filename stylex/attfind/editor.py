@@ -66,6 +66,15 @@ class Editor:
         return flat
 
     @torch.no_grad()
+    def with_condition(self, rows, condition) -> torch.Tensor:
+        """Style vectors [len(rows), S_all] of the images' latents w with `condition` [C] in place of
+        their own condition c (the generator's affine layers read [w, condition])."""
+        rows = torch.as_tensor(rows, dtype=torch.long)
+        w = torch.from_numpy(np.asarray(self.records.latents))[rows].float().to(self.device)
+        c = torch.as_tensor(np.asarray(condition), dtype=torch.float32, device=self.device).expand(len(rows), -1)
+        return self.full_space.flatten(self.G.styles(w, c)).float().cpu()
+
+    @torch.no_grad()
     def render(self, flat: torch.Tensor) -> torch.Tensor:
         """Images [B, 3, R, R] in [-1, 1] (on the CPU) from full style vectors [B, S_all]."""
         out = []

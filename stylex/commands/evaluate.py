@@ -15,6 +15,9 @@ DESCRIPTION = """Measure an AttFind result. Every result is one JSON object with
   baselines       the same for AttFind, k random coordinates and Wu et al.'s StyleSpace detection
   specificity     2x2 flip rates: attributes of run X judged by the classifier of run Y
                   (--records for run A, --other-records for run B)
+  condition       does the generator take the decision from the condition c, and over how many
+                  coordinates is it spread: flip rates when c is swapped for another class's in
+                  every style, and in only the k coordinates the swap moves most (k = 1, 3, ..., all)
   reconstruction  classifier agreement, KL, L1 and Fréchet distance of reconstructions, and the
                   Fréchet distance of counterfactuals as k grows
   ground-truth    synthetic world only: the world factor each top attribute changes (factor oracle),
@@ -26,7 +29,7 @@ Examples:
   stylex evaluate ground-truth --records runs/shortcut/attfind/records.h5 --json
 """
 
-WHAT = ("sufficiency", "baselines", "specificity", "reconstruction", "ground-truth")
+WHAT = ("sufficiency", "baselines", "specificity", "reconstruction", "condition", "ground-truth")
 
 
 def add_arguments(parser):
@@ -53,6 +56,8 @@ def _measure(args, ctx, device) -> dict:
         return evaluate.baselines(editor, ctx.selection, args.top_k, args.seeds)
     if args.what == "reconstruction":
         return evaluate.reconstruction(editor, ctx.selection, args.top_k)
+    if args.what == "condition":
+        return evaluate.condition_swap(editor)
     if args.what == "specificity":
         from stylex.attfind import load_context
         from stylex.errors import StylexError
@@ -87,6 +92,10 @@ def _print_summary(result: dict) -> None:
     elif what == "classifier_specificity":
         for x, row in result["matrix"].items():
             print(f"attributes of {x}: " + "  ".join(f"classifier {y}: {v:.3f}" for y, v in row.items()))
+    elif what == "condition":
+        curve = " ".join(f"{c['k']}: {c['flip_rate']:.2f}" for c in result["curve"])
+        print(f"condition swapped in every style: flip rate {result['flip_rate_all_styles']:.3f} on "
+              f"{result['n_pairs']} images; in the k coordinates it moves most: {curve}")
     elif what == "reconstruction":
         values = "  ".join(f"{k}: {v:.4f}" for k, v in result.items() if isinstance(v, float))
         print(f"{values}  (n={result['n_images']})")
