@@ -7,7 +7,7 @@ import json
 from stylex.commands.common import positive_int
 from stylex.commands.explain import add_records_arguments
 
-HELP = "measure an AttFind result: sufficiency, baselines, classifier-specificity, reconstruction, ground truth"
+HELP = "measure an AttFind result: sufficiency, baselines, specificity, reconstruction, condition, ground truth"
 DESCRIPTION = """Measure an AttFind result. Every result is one JSON object with its sample size
 (printed with --json, and written to --out if given).
 
