@@ -161,10 +161,10 @@ def classifier_specificity(runs: dict[str, tuple], top_k: int = 10) -> dict:
 def _frechet(real: torch.Tensor, fake: torch.Tensor, editor: Editor) -> tuple[str, float]:
     """Inception FID when its weights are available offline, else the Fréchet distance of the
     classifier's penultimate features (named so it is never mistaken for FID)."""
-    from stylex.training.metrics import _inception_fid, frechet_distance, inception_fid_available
+    from stylex.training.metrics import frechet_distance, inception_fid, inception_fid_available
 
     if inception_fid_available():
-        return "fid", _inception_fid(real.to(editor.device), fake.to(editor.device))
+        return "fid", inception_fid(real.to(editor.device), fake.to(editor.device))
 
     extract = getattr(editor.classifier, "features", editor.classifier)  # plain callables: their logits
 

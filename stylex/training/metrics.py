@@ -37,7 +37,7 @@ def inception_fid_available() -> bool:
     return (Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE).is_file()
 
 
-def _inception_fid(real: torch.Tensor, fake: torch.Tensor) -> float:
+def inception_fid(real: torch.Tensor, fake: torch.Tensor) -> float:
     from torchmetrics.image.fid import FrechetInceptionDistance
 
     fid = FrechetInceptionDistance(normalize=True).to(real.device)
@@ -77,7 +77,7 @@ def heldout_metrics(G, E, classifier, images: torch.Tensor, conditioning: str, b
     out = {"rec_l1": l1_sum / n, "agreement": agree / n, "kl": kl_sum / n}
     real, rec, sample = torch.cat(real_all), torch.cat(rec_all), torch.cat(sample_all)
     if inception_fid_available():
-        out["fid_recon"], out["fid_samples"] = _inception_fid(real, rec), _inception_fid(real, sample)
+        out["fid_recon"], out["fid_samples"] = inception_fid(real, rec), inception_fid(real, sample)
     else:
         feats = [torch.cat([classifier.features(t[i : i + batch]) for i in range(0, n, batch)])
                  for t in (real, rec, sample)]
