@@ -31,7 +31,9 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(options_of: set[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser; `options_of` limits the sub-commands whose options are added (building some
+    imports torch, which would make `stylex --help` take seconds)."""
     parser = argparse.ArgumentParser(
         prog="stylex",
         description="StylEx: train a classifier-conditioned StyleGAN2 and explain the classifier "
@@ -47,13 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
             description=getattr(module, "DESCRIPTION", module.HELP),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        module.add_arguments(p)
+        if options_of is None or name in options_of:
+            module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    # The first word that is not an option names the sub-command (global options take no values).
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser({command} if command else set())
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()

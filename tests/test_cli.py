@@ -13,6 +13,23 @@ def test_top_level_help_lists_every_command():
         assert name in out.stdout
 
 
+def test_top_level_help_and_world_help_do_not_import_torch():
+    # torch takes seconds to import; `stylex --help` builds only the command names.
+    for argv in (["--help"], ["world", "--help"]):
+        code = (f"import sys; from stylex.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n"
+                "    pass\nprint('torch' in sys.modules)")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert out.stdout.strip().endswith("False"), argv
+
+
+def test_world_label_help_names_every_factor():
+    from stylex.world import FACTOR_NAMES
+
+    actions = build_parser()._subparsers._group_actions[0].choices["world"]._actions
+    label = next(a for a in actions if a.dest == "label")
+    assert all(name in label.help for name in FACTOR_NAMES)
+
+
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_every_subcommand_has_help(name, capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -23,14 +23,15 @@ Examples:
 
 
 def add_arguments(parser):
-    from stylex.world import FACTOR_NAMES
-
+    # No `choices` from stylex.world here: importing it (and torch) would slow every `stylex --help`;
+    # generate_world rejects an unknown factor with the list of known ones.
     parser.add_argument("--out", required=True, help="folder to create (must not exist or be empty)")
     parser.add_argument("--n", type=positive_int, default=10000, help="number of images (default: 10000)")
     parser.add_argument("--resolution", type=positive_int, default=32,
                         help="image size, a power of two of 32 or more (default: 32)")
-    parser.add_argument("--label", default="smile", choices=FACTOR_NAMES,
-                        help="factor used as the class label (default: smile)")
+    parser.add_argument("--label", default="smile",
+                        help="factor used as the class label: smile, glasses, eye_size, hair_color, skin_tone, "
+                        "background or pose (default: smile)")
     parser.add_argument("--shortcut", default=None, metavar="FACTOR:P",
                         help="plant a spurious correlation, e.g. background:0.95 (both factors binary)")
     add_seed_arg(parser)
