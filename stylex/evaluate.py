@@ -10,7 +10,7 @@ JSON-ready dict that states its sample size.
 - `reconstruction`: agreement, KL, L1 and a Fréchet distance of the reconstructions, and the same
   distance for counterfactuals as k grows.
 - `condition_swap`: whether G takes the decision from the condition c, and over how many
-  coordinates it is spread (why AttFind can or cannot explain a classifier).
+  coordinates the condition's change is spread (a diagnostic when AttFind finds nothing).
 - `ground_truth`: on the synthetic world, which factor each top attribute changes (by the factor
   oracle) and causal recovery@k.
 
