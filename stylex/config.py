@@ -13,6 +13,12 @@ from pathlib import Path
 
 from stylex.errors import StylexError
 
+# The reconstruction's structure-aware distance (TrainingConfig.perceptual). ssim and laplacian need
+# no weights and do not depend on the classifier, so they work offline for any classifier file;
+# `classifier` reads the explained classifier's own features, which the KL term is already
+# satisfying, so it cannot stop a reconstruction that keeps the decision invisibly.
+PERCEPTUAL_KINDS = ("ssim", "laplacian", "lpips", "classifier", "none")
+
 
 @dataclass
 class NetworkConfig:

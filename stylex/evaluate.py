@@ -291,3 +291,89 @@ def ground_truth(editor: Editor, selection: Selection, oracle, top_k: int = 10,
         at_k = [{"k": k + 1, "recovery": float(hits[k] / (k + 1))} for k in range(len(hits))]
         out[f"recovery_{role}"] = {"factor": factor, "at_k": at_k}
     return out
+
+
+@torch.no_grad()
+def fidelity(G, E, classifier, images: torch.Tensor, oracle, conditioning: str = "probs", samples: int = 256,
+             batch: int = 64, seed: int = 0) -> dict:
+    """Does a reconstruction keep what a person sees? A number the classifier cannot fake.
+
+    For held-out world images x and their reconstructions x' = G(E(x), C(x)) (constant noise), the
+    factor oracle reads every world factor on both: `factor_fidelity[f]` is the share of images
+    where it reads the same value of f on x' as on x. An invisible change that keeps the classifier's
+    decision leaves `agreement` at 1 but lowers the fidelity of the factor the classifier reads.
+    `sample_confidence` is the oracle's mean top probability per factor on `samples` noise samples
+    G(mapping(z), C(x)) (a proxy for "they look like the world's faces"; about 1/values for noise).
+
+    Args:
+        G, E, classifier: the generator, encoder and classifier (eval mode).
+        images: [N, 3, R, R] held-out world images in [-1, 1].
+        oracle: a `stylex.oracle.FactorOracle` (a judge only: nothing of it enters training).
+        conditioning: `probs` or `logits`, as the run was trained.
+        samples: noise samples for `sample_confidence` (0 skips it).
+    """
+    from stylex.training.losses import condition_from_logits
+
+    device = next(G.parameters()).device
+    recs, agree, l1_sum, conditions = [], 0, 0.0, []
+    for start in range(0, len(images), batch):
+        x = images[start : start + batch].to(device)
+        logits = classifier(x).float()
+        c = condition_from_logits(logits, conditioning)
+        rec = G.synthesis(G.styles(E(x), c)).clamp(-1, 1)
+        agree += int((classifier(rec).float().argmax(1) == logits.argmax(1)).sum())
+        l1_sum += float((rec - x).abs().mean(dim=[1, 2, 3]).sum())
+        recs.append(rec.cpu())
+        conditions.append(c)
+    n = len(images)
+    real_read, rec_read = oracle.predict(images), oracle.predict(torch.cat(recs))
+    out = {"what": "fidelity", "num_images": n, "agreement": agree / n, "l1": l1_sum / n,
+           "factor_fidelity": {f: float((real_read[f] == rec_read[f]).float().mean()) for f in real_read}}
+    if samples:
+        gen = torch.Generator(device=device).manual_seed(seed)
+        c_all = torch.cat(conditions)
+        pick = torch.randint(len(c_all), (samples,), generator=torch.Generator().manual_seed(seed))
+        fakes = []
+        for start in range(0, samples, batch):
+            c = c_all[pick[start : start + batch].to(c_all.device)]
+            z = torch.randn(len(c), G.z_dim, device=device, generator=gen)
+            fakes.append(G.synthesis(G.styles(G.mapping(z), c)).clamp(-1, 1).cpu())
+        probs = oracle.probabilities(torch.cat(fakes))
+        out["sample_confidence"] = {f: float(p.max(1).values.mean()) for f, p in probs.items()}
+        out["num_samples"] = samples
+    out["min_factor_fidelity"] = min(out["factor_fidelity"].values())
+    return out
+
+
+def fidelity_of_run(checkpoint, classifier_path, data: str, num_images: int = 256, samples: int = 256,
+                    batch: int = 64, device="cpu", oracle_path=None) -> dict:
+    """`fidelity` of a run directory or checkpoint on the test faces of a synthetic world.
+
+    Args:
+        checkpoint: run directory or checkpoint file (`stylex train`).
+        classifier_path: the classifier the run explains (its fingerprint must match the run's).
+        data: a world written by `stylex world` (or `world:DIR`).
+        num_images: test faces reconstructed (the first ones of the test split).
+        samples, batch, device: see `fidelity`.
+        oracle_path: factor-oracle weights (default: the packaged ones).
+    """
+    from stylex.classifiers import load_classifier
+    from stylex.datasets import open_dataset
+    from stylex.errors import StylexError
+    from stylex.oracle import load_oracle
+    from stylex.training.checkpoint import load_trained
+
+    model = load_trained(checkpoint, device)
+    classifier = load_classifier(classifier_path, device, resolution=model.net_config.resolution)
+    if model.classifier_fingerprint and classifier.fingerprint != model.classifier_fingerprint:
+        raise StylexError(f"--classifier {classifier_path} is not the classifier {model.checkpoint_path} was "
+                          "trained with (weights fingerprints differ); pass the run's classifier file")
+    test = open_dataset(data, model.net_config.resolution, "test")
+    if not test.factors:
+        raise StylexError(f"--data {data}: fidelity needs a synthetic world (a folder written by `stylex world`); "
+                          "the factor oracle reads only the world's faces")
+    images = torch.stack([test[i][0] for i in range(min(num_images, len(test)))])
+    result = fidelity(model.G, model.E, classifier, images, load_oracle(oracle_path, device), model.conditioning,
+                      samples, batch)
+    result.update(checkpoint=str(model.checkpoint_path), kimg=model.kimg)
+    return result

@@ -7,7 +7,8 @@ import json
 from stylex.commands.common import positive_int
 from stylex.commands.explain import add_records_arguments
 
-HELP = "measure an AttFind result: sufficiency, baselines, specificity, reconstruction, condition, ground truth"
+HELP = ("measure an AttFind result (sufficiency, baselines, specificity, reconstruction, condition, ground truth) "
+        "or a trained model's fidelity")
 DESCRIPTION = """Measure an AttFind result. Every result is one JSON object with its sample size
 (printed with --json, and written to --out if given).
 
@@ -22,19 +23,30 @@ DESCRIPTION = """Measure an AttFind result. Every result is one JSON object with
                   Fréchet distance of counterfactuals as k grows
   ground-truth    synthetic world only: the world factor each top attribute changes (factor oracle),
                   and causal recovery@k for the label factor (and the planted shortcut)
+  fidelity        synthetic world only, no records needed (--checkpoint, --classifier, --data): do
+                  reconstructions keep what a person sees? The share of held-out faces whose every
+                  world factor the factor oracle reads the same on the reconstruction (factor_fidelity),
+                  next to classifier agreement and L1, and the oracle's confidence on noise samples
 
 Examples:
   stylex evaluate sufficiency --records runs/smile/attfind/records.h5 --top-k 10 --json
   stylex evaluate specificity --records runs/clean/attfind/records.h5 --other-records runs/shortcut/attfind/records.h5
   stylex evaluate ground-truth --records runs/shortcut/attfind/records.h5 --json
+  stylex evaluate fidelity --checkpoint runs/smile --classifier smile.pt --data data/world --json
 """
 
-WHAT = ("sufficiency", "baselines", "specificity", "reconstruction", "condition", "ground-truth")
+WHAT = ("sufficiency", "baselines", "specificity", "reconstruction", "condition", "ground-truth", "fidelity")
 
 
 def add_arguments(parser):
     parser.add_argument("what", choices=WHAT, help="what to measure (see above)")
-    add_records_arguments(parser)
+    add_records_arguments(parser, required=False)
+    parser.add_argument("--data", help="fidelity: the synthetic world (a folder from `stylex world`) whose test "
+                        "faces are reconstructed")
+    parser.add_argument("--num-images", type=positive_int, default=256,
+                        help="fidelity: held-out test faces reconstructed (default 256)")
+    parser.add_argument("--samples", type=int, default=256,
+                        help="fidelity: noise samples for the oracle's confidence (default 256; 0 skips)")
     parser.add_argument("--top-k", type=positive_int, default=10, help="attributes changed together (default 10)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     parser.add_argument("--out", help="also write the JSON result to this file")
@@ -96,6 +108,10 @@ def _print_summary(result: dict) -> None:
         curve = " ".join(f"{c['k']}: {c['flip_rate']:.2f}" for c in result["curve"])
         print(f"condition swapped in every style: flip rate {result['flip_rate_all_styles']:.3f} on "
               f"{result['n_pairs']} images; in the k coordinates it moves most: {curve}")
+    elif what == "fidelity":
+        shares = "  ".join(f"{k} {v:.2f}" for k, v in result["factor_fidelity"].items())
+        print(f"agreement {result['agreement']:.3f}  l1 {result['l1']:.4f}  factor fidelity: {shares}  "
+              f"(n={result['num_images']})")
     elif what == "reconstruction":
         values = "  ".join(f"{k}: {v:.4f}" for k, v in result.items() if isinstance(v, float))
         print(f"{values}  (n={result['n_images']})")
@@ -109,13 +125,33 @@ def _print_summary(result: dict) -> None:
             print(f"causal recovery of {r['factor']} ({key[len('recovery_'):]}): {at_k}")
 
 
+def _fidelity(args, device) -> dict:
+    from stylex.errors import StylexError
+
+    missing = [flag for flag, value in (("--checkpoint", args.checkpoint), ("--classifier", args.classifier),
+                                         ("--data", args.data)) if not value]
+    if missing:
+        raise StylexError(f"fidelity needs {', '.join(missing)} (the run or checkpoint, its classifier and the world)")
+    from stylex.evaluate import fidelity_of_run
+
+    return fidelity_of_run(args.checkpoint, args.classifier, args.data, args.num_images, args.samples,
+                           args.batch, device)
+
+
 def run(args):
-    from stylex.attfind import load_context
+    from stylex.errors import StylexError
     from stylex.runtime import atomic_write_bytes, resolve_device
 
     device = resolve_device(args.device)
-    ctx = load_context(args.records, device, args.checkpoint, args.classifier, args.attributes)
-    result = {**_measure(args, ctx, device), "records": str(args.records)}
+    if args.what == "fidelity":
+        result = _fidelity(args, device)
+    else:
+        from stylex.attfind import load_context
+
+        if not args.records:
+            raise StylexError(f"{args.what} needs --records (a records file written by `stylex attfind`)")
+        ctx = load_context(args.records, device, args.checkpoint, args.classifier, args.attributes)
+        result = {**_measure(args, ctx, device), "records": str(args.records)}
     text = json.dumps(result, indent=2)
     if args.out:
         atomic_write_bytes(args.out, (text + "\n").encode())

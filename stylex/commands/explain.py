@@ -17,9 +17,9 @@ Example:
 """
 
 
-def add_records_arguments(parser) -> None:
+def add_records_arguments(parser, required: bool = True) -> None:
     """How `explain` and `evaluate` find a records file and what it refers to."""
-    parser.add_argument("--records", required=True, help="records file written by `stylex attfind`")
+    parser.add_argument("--records", required=required, help="records file written by `stylex attfind`")
     parser.add_argument("--attributes", help="attributes file (default: attributes.json beside the records)")
     parser.add_argument("--checkpoint", help="the training checkpoint, if it moved since `stylex attfind`")
     parser.add_argument("--classifier", help="the classifier file, if it moved since `stylex attfind`")

@@ -12,6 +12,7 @@ from stylex.commands.common import (
     positive_int,
     power_of_two,
 )
+from stylex.config import PERCEPTUAL_KINDS
 
 HELP = "train StylEx (generator, encoder, discriminator) to explain a classifier"
 DESCRIPTION = """Train StylEx on a dataset with a frozen classifier (stylex-method.md sections 2-3).
@@ -38,12 +39,14 @@ _FLAGS = [
     ("--adv-loss", "adv_loss", str, "adversarial loss: logistic (non-saturating) or hinge"),
     ("--r1-gamma", "r1_gamma", float, "R1 regularization weight (lazy, every 16 D steps; 0 disables)"),
     ("--pl-weight", "pl_weight", float, "path-length regularization weight (lazy, every 4 G steps; 0 disables)"),
-    ("--rec-l1", "rec_l1", float, "a_x: weight of the L1 reconstruction loss (default 1)"),
-    ("--rec-perceptual", "rec_perceptual", float, "a_p: weight of the perceptual reconstruction loss (default 0.1)"),
-    ("--rec-w", "rec_w", float, "a_w: weight of L1(E(x'), E(x)) (default 0.1)"),
-    ("--cls-weight", "cls_weight", float, "weight of the classifier loss KL(C(x) || C(x')) (default 1)"),
-    ("--perceptual", "perceptual", str, "perceptual distance: lpips (needs the lpips package and AlexNet "
-     "weights), classifier (the classifier's features, offline) or none (default: lpips)"),
+    ("--rec-l1", "rec_l1", float, "a_x: weight of the L1 reconstruction loss"),
+    ("--rec-perceptual", "rec_perceptual", float, "a_p: weight of the perceptual reconstruction loss"),
+    ("--rec-w", "rec_w", float, "a_w: weight of L1(E(x'), E(x))"),
+    ("--cls-weight", "cls_weight", float, "weight of the classifier loss KL(C(x) || C(x'))"),
+    ("--perceptual", "perceptual", str, "structure-aware reconstruction distance: ssim (structural similarity; "
+     "offline, any classifier), laplacian (L1 of Laplacian-pyramid bands; offline), lpips (needs the lpips "
+     "package and AlexNet weights), classifier (the explained classifier's own features: it cannot stop an "
+     "invisible solution) or none"),
     ("--conditioning", "conditioning", str, "condition from the classifier: probs (softmax) or logits"),
     ("--style-mixing", "style_mixing", float, "probability of style mixing on noise steps"),
     ("--ema-kimg", "ema_kimg", float, "EMA half-life of G and E in thousands of images"),
@@ -62,7 +65,7 @@ _FLAGS = [
     ("--max-bad-steps", "max_bad_steps", positive_int, "stop after this many non-finite steps in a row"),
 ]
 _CHOICES = {
-    "adv_loss": ("logistic", "hinge"), "perceptual": ("lpips", "classifier", "none"),
+    "adv_loss": ("logistic", "hinge"), "perceptual": PERCEPTUAL_KINDS,
     "conditioning": ("probs", "logits"), "precision": ("fp32", "bf16", "fp16"),
 }
 _SWITCHES = [

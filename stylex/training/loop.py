@@ -181,6 +181,7 @@ class Trainer:
         self._stats: dict[str, list] = {}
         self._kind_time: dict[str, list] = {}
         self._data = None  # the data iterator, started at the first batch (after any resume)
+        self._oracle = None  # the world's factor oracle, loaded for the first metrics on a world
 
     # -- set-up helpers -----------------------------------------------------------------------
 
@@ -415,9 +416,26 @@ class Trainer:
         from stylex.training.metrics import heldout_metrics
 
         images = self._heldout_images(self.cfg.metrics_images)
+        batch = max(self.batch_gpu, 16)
         values = heldout_metrics(self.G_ema, self.E_ema, self.C, images, self.cfg.conditioning,
-                                 batch=max(self.batch_gpu, 16), seed=self.cfg.seed)
+                                 batch=batch, seed=self.cfg.seed)
+        if getattr(self.heldout, "factors", None):  # a synthetic world: the factor oracle judges (logged only)
+            values.update(self._world_fidelity(images, batch))
         return {f"metrics/{k}": v for k, v in values.items()}
+
+    def _world_fidelity(self, images: torch.Tensor, batch: int) -> dict:
+        from stylex.evaluate import fidelity
+        from stylex.oracle import load_oracle
+
+        if self._oracle is None:
+            self._oracle = load_oracle(device=self.device, progress=False)
+        result = fidelity(self.G_ema, self.E_ema, self.C, images, self._oracle, self.cfg.conditioning,
+                          samples=len(images), batch=batch, seed=self.cfg.seed)
+        values = {f"fidelity_{k}": v for k, v in result["factor_fidelity"].items()}
+        values["fidelity_min"] = result["min_factor_fidelity"]
+        confidence = result["sample_confidence"]
+        values["sample_oracle_confidence"] = sum(confidence.values()) / len(confidence)
+        return values
 
     # -- the run ------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from stylex.config import PERCEPTUAL_KINDS
 from stylex.errors import StylexError
 
 # ---------------------------------------------------------------------------------------------
@@ -82,13 +83,63 @@ def feature_distance(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tens
     return total / len(a)
 
 
+def _to_unit(images: torch.Tensor) -> torch.Tensor:
+    return (images.float() + 1) / 2
+
+
+def _gaussian_blur(x: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of every channel, reflect-padded so the image keeps its size."""
+    t = torch.arange(size, device=x.device, dtype=x.dtype) - (size - 1) / 2
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    c = x.shape[1]
+    x = F.pad(x, [size // 2] * 4, mode="reflect")
+    x = F.conv2d(x, k.view(1, 1, 1, size).expand(c, 1, 1, size), groups=c)
+    return F.conv2d(x, k.view(1, 1, size, 1).expand(c, 1, size, 1), groups=c)
+
+
+def ssim_distance(a: torch.Tensor, b: torch.Tensor, size: int = 5, sigma: float = 1.0) -> torch.Tensor:
+    """1 - SSIM of two [-1, 1] image batches (Gaussian window, per channel, batch mean).
+
+    SSIM compares local means, contrasts and correlations, so a small structure (a mouth of a few
+    pixels) weighs as much as a large flat region: what an L1 loss, which averages it away, lacks.
+    """
+    a, b = _to_unit(a), _to_unit(b)
+    c1, c2 = 0.01**2, 0.03**2
+    mu_a, mu_b = _gaussian_blur(a, size, sigma), _gaussian_blur(b, size, sigma)
+    var_a = _gaussian_blur(a * a, size, sigma) - mu_a**2
+    var_b = _gaussian_blur(b * b, size, sigma) - mu_b**2
+    cov = _gaussian_blur(a * b, size, sigma) - mu_a * mu_b
+    ssim = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return 1 - ssim.mean()
+
+
+def laplacian_distance(a: torch.Tensor, b: torch.Tensor, levels: int = 3) -> torch.Tensor:
+    """L1 between the Laplacian pyramids of two image batches, each band weighted equally.
+
+    The fine bands hold edges (a mouth's curve, an eye's rim); in plain L1 they are a small part
+    of the error, here each band counts as much as the coarse image.
+    """
+    total = 0.0
+    a, b = a.float(), b.float()
+    for _ in range(levels):
+        if a.shape[-1] < 4:
+            break
+        a_low, b_low = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
+        a_band = a - F.interpolate(a_low, scale_factor=2, mode="bilinear", align_corners=False)
+        b_band = b - F.interpolate(b_low, scale_factor=2, mode="bilinear", align_corners=False)
+        total = total + (a_band - b_band).abs().mean()
+        a, b = a_low, b_low
+    return total + (a - b).abs().mean()
+
+
 # ---------------------------------------------------------------------------------------------
 # Perceptual distance backends.
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # what torchvision's AlexNet_Weights.IMAGENET1K_V1 loads
 PERCEPTUAL_ALTERNATIVES = (
-    "offline alternatives: --perceptual classifier (distances of the frozen classifier's features) "
-    "or --perceptual none (no perceptual term)"
+    "offline alternatives: --perceptual ssim (structural similarity, the default), laplacian (L1 of "
+    "Laplacian-pyramid bands), classifier (distances of the frozen classifier's features) or none"
 )
 
 
@@ -133,7 +184,6 @@ class LpipsDistance(torch.nn.Module):
         return self.net(a, b).mean()
 
 
-PERCEPTUAL_KINDS = ("lpips", "classifier", "none")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,6 +239,10 @@ class StylexLoss:
             return feature_distance(self.C.feature_maps(fake), real.maps)
         if self.cfg.perceptual == "lpips":
             return self.lpips(fake, real.img)
+        if self.cfg.perceptual == "ssim":
+            return ssim_distance(fake, real.img)
+        if self.cfg.perceptual == "laplacian":
+            return laplacian_distance(fake, real.img)
         return fake.new_zeros(())
 
     def _noise_ws(self, n: int, device) -> torch.Tensor:
