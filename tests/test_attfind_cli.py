@@ -83,6 +83,41 @@ def test_attfind_select_reruns_the_selection(records_path):
     assert all(len(lst["attributes"]) <= 2 for lst in data["lists"])
 
 
+def test_attfind_select_unstable_share_or_count(records_path, tmp_path, capsys):
+    from stylex.attfind.selection import UNSTABLE_SHARE
+
+    out = tmp_path / "a.json"
+    base = ["attfind", "select", "--records", str(records_path), "--out", str(out)]
+    assert main(base) == 0
+    options = json.loads(out.read_text())["options"]
+    assert options["unstable_share"] == pytest.approx(UNSTABLE_SHARE) and options["unstable_count"] is None
+    assert main([*base, "--unstable-share", "0.1"]) == 0
+    assert json.loads(out.read_text())["options"]["unstable_share"] == 0.1
+    assert main([*base, "--unstable-count", "750"]) == 0
+    assert json.loads(out.read_text())["options"]["unstable_count"] == 750
+    with pytest.raises(SystemExit):  # one or the other
+        main([*base, "--unstable-count", "750", "--unstable-share", "0.1"])
+    with pytest.raises(SystemExit):
+        main([*base, "--unstable-share", "2"])
+
+
+def test_discriminator_filter_refuses_records_of_the_old_rule(records_path, tmp_path, capsys):
+    import h5py
+
+    from stylex.attfind import load_records
+
+    assert load_records(records_path).disc_shift == 2.0
+    old = tmp_path / "records.h5"
+    shutil.copy(records_path, old)
+    with h5py.File(old, "r+") as f:
+        del f.attrs["disc_shift"]  # as written before D was scored at shift 2 under C(edited)
+    base = ["attfind", "select", "--records", str(old), "--out", str(tmp_path / "a.json")]
+    assert main(base) == 0  # without the filter the records still select
+    capsys.readouterr()
+    assert main([*base, "--discriminator-filter", "0.2"]) == 2
+    assert "older stylex" in capsys.readouterr().err
+
+
 def test_explain_and_evaluate(records_path, tmp_path, capsys):
     out = tmp_path / "explain"
     assert main(["explain", "--records", str(records_path), "--out", str(out), "--top-k", "2", "--examples", "1",

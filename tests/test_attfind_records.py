@@ -62,15 +62,85 @@ def test_batched_effects_equal_reference(tiny, include_torgb):
     s_min, s_max = flat.min(0).values, flat.max(0).values
     one = [s[1:2] for s in styles]
     D = lambda img, c: img.mean(dim=[1, 2, 3]) * 3 + c[:, 0]  # noqa: E731  a stand-in discriminator score
-    c = torch.tensor([[0.3, 0.7]])
-    ref = image_effects_reference(G, classifier, one, space, s_min, s_max, 0.8, discriminator=D, condition=c)
+    ref = image_effects_reference(G, classifier, one, space, s_min, s_max, 0.8, discriminator=D)
     # An odd batch size splits layers into uneven calls.
-    fast = image_effects(G, classifier, one, space, s_min, s_max, 0.8, batch=14, discriminator=D, condition=c)
+    fast = image_effects(G, classifier, one, space, s_min, s_max, 0.8, batch=14, discriminator=D)
     assert fast.effect.shape == (2, space.size, 2)
     assert ref.effect.abs().max() > 0.1  # the edits do move the classifier
     torch.testing.assert_close(fast.effect, ref.effect, atol=1e-4, rtol=0)
     torch.testing.assert_close(fast.disc, ref.disc, atol=1e-4, rtol=0)
+    # D's edits at the effects' own shift reuse the effects' renders.
+    same = image_effects(G, classifier, one, space, s_min, s_max, 0.8, batch=14, discriminator=D, disc_shift=0.8)
+    same_ref = image_effects_reference(G, classifier, one, space, s_min, s_max, 0.8, discriminator=D, disc_shift=0.8)
+    torch.testing.assert_close(same.disc, same_ref.disc, atol=1e-4, rtol=0)
     assert G.fused_modconv is None  # the fast path restores the generator's setting
+
+
+def _clamped_logits(G, classifier, styles):
+    with torch.no_grad():
+        img = G.synthesis(styles, noise_mode="const").clamp(-1, 1)
+        return img, classifier(img)
+
+
+def test_discriminator_scores_edits_at_shift_2_under_their_own_probabilities(tiny):
+    """disc[d, k] = D(x', softmax(C(x'))) - D(x, softmax(C(x))), x' the edit at shift 2, both clamped."""
+    from stylex.attfind.effects import edit_values
+
+    G, E, classifier, images = tiny
+    with torch.no_grad():
+        styles = G.styles(E(images[:3]), torch.softmax(classifier(images[:3]), 1))
+    space = G.stylespace()
+    flat = space.flatten(styles)
+    s_min, s_max = flat.min(0).values, flat.max(0).values
+    one = [s[1:2] for s in styles]
+    D = lambda img, c: img.mean(dim=[1, 2, 3]) + c[:, 0].log()  # noqa: E731  depends on the condition
+    fast = image_effects(G, classifier, one, space, s_min, s_max, 1.0, batch=14, discriminator=D)
+    ref = image_effects_reference(G, classifier, one, space, s_min, s_max, 1.0, discriminator=D)
+    base_img, base_logits = _clamped_logits(G, classifier, one)
+    base = D(base_img, torch.softmax(base_logits, 1))
+    values = edit_values(space.flatten(one)[0], s_min, s_max, 2.0)
+    for d, k in [(0, 0), (1, 0), (0, 17), (1, 40), (1, space.size - 1)]:
+        img, logits = _clamped_logits(G, classifier, space.edit(one, torch.tensor([k]), values[d, k : k + 1]))
+        expected = float(D(img, torch.softmax(logits, 1)) - base)
+        assert float(fast.disc[d, k]) == pytest.approx(expected, abs=1e-4)
+        assert float(ref.disc[d, k]) == pytest.approx(expected, abs=1e-4)
+    assert fast.disc.abs().max() > 0.1
+
+
+class PeakClassifier(torch.nn.Module):
+    """Class 0 when an image's brightest value exceeds 1.1 (possible only outside [-1, 1]), else class 1."""
+
+    def forward(self, x):
+        peak = x.amax(dim=[1, 2, 3]) - 1.1
+        return torch.stack([peak, torch.zeros_like(peak)], dim=1)
+
+
+def test_records_classify_clamped_images_as_the_editor_does(tiny, tmp_path):
+    from stylex.attfind.editor import Editor
+
+    G, E, classifier, images = tiny
+    with torch.no_grad():
+        rendered = G.synthesis(G.styles(E(images), torch.softmax(classifier(images), 1)), noise_mode="const")
+    assert rendered.amax(dim=[1, 2, 3]).min() > 1.1  # this generator's output leaves [-1, 1] on every image
+    peak = PeakClassifier()
+    records = compute_records(tmp_path / "peak.h5", G, E, peak, images, batch=48, progress=False)
+    editor = Editor(G, peak, records)
+    evaluated = editor.logits(editor.base_images())
+    np.testing.assert_array_equal(records.predicted, evaluated.argmax(1).numpy())
+    np.testing.assert_allclose(records.base_logits, evaluated.numpy(), atol=1e-5)
+    # The effects (exact and Taylor-screened) are those of the clamped renders the evaluation makes.
+    for method in ("exact", "taylor"):
+        rec = compute_records(tmp_path / f"{method}.h5", G, E, classifier, images, batch=48, progress=False,
+                              method=method, candidates=4)
+        editor = Editor(G, classifier, rec)
+        np.testing.assert_allclose(rec.base_logits, editor.logits(editor.base_images()).numpy(), atol=1e-3)
+        computed = np.ones(rec.effect.shape[:3], bool) if rec.computed is None else rec.computed.astype(bool)
+        for i in (0, 3):
+            pairs = [(int(k), int(d)) for d, k in zip(*np.nonzero(computed[i]))][:12]
+            edited = torch.cat([editor.edited([i], [pair]) for pair in pairs])
+            got = editor.logits(editor.render(edited)).numpy() - rec.base_logits[i]
+            want = np.stack([rec.effect[i, d, k] for k, d in pairs])
+            np.testing.assert_allclose(want, got, atol=2e-3)
 
 
 def test_records_file_contents(tiny, full_run):

@@ -1,6 +1,8 @@
 """AttFind Steps B-E on a hand-worked example, the multi-class variants, per-image explanations and
 the attributes.json round trip."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -92,6 +94,55 @@ def test_discriminator_filter_rejects_unrealistic_edits():
     assert (1, 1) not in [(a.direction, a.coordinate) for a in sel.lists[0].attributes]
     with pytest.raises(StylexError, match="discriminator"):
         select_attributes(e, predicted, SelectionOptions(discriminator_limit=0.2))
+
+
+def test_discriminator_filter_rejects_on_any_of_the_first_ten_affected_images():
+    """The authors' rule: a candidate is rejected if ANY of its first 10 affected images (moved by more
+    than t toward the target) changes D by more than the limit; a mean over them would hide one."""
+    n, size = 12, 3
+    toward = np.zeros((n, 2, size))
+    toward[:, 0, 0] = 1.0  # d0k0 moves every image the most...
+    toward[:, 0, 1] = 0.5  # ... d0k1 next
+    toward[:, 1, 2] = 0.3  # ... then d1k2
+    disc = np.zeros((n, 2, size))
+    disc[3, 0, 0] = 0.5  # one of d0k0's first 10 affected images looks fake (mean over all: 0.04)
+    disc[11, 0, 1] = -0.9  # d0k1 changes D only on its 12th affected image: not checked
+    kwargs = dict(top_k=3, flip_factor=100.0)
+    assert greedy_toward(toward, **kwargs) == [(0, 0), (0, 1), (1, 2)]
+    assert greedy_toward(toward, disc=disc, disc_limit=0.2, **kwargs) == [(0, 1), (1, 2)]
+    # Images that the candidate does not move by more than t are not checked.
+    toward[3, 0, 0] = 0.1
+    assert greedy_toward(toward, disc=disc, disc_limit=0.2, **kwargs) == [(0, 0), (0, 1), (1, 2)]
+    # The number of images checked is an option.
+    toward[3, 0, 0] = 1.0
+    options = SelectionOptions(top_k=3, flip_factor=100.0, discriminator_limit=0.2, discriminator_images=3,
+                               unstable_filter=False)
+    effect = np.zeros((n, 2, size, 2))
+    effect[..., 0] = toward
+    sel = select_attributes(effect, np.ones(n, dtype=int), options, disc_effect=disc)
+    assert [(a.direction, a.coordinate) for a in sel.lists[0].attributes][:1] == [(0, 0)]
+    sel = select_attributes(effect, np.ones(n, dtype=int), dataclasses.replace(options, discriminator_images=10),
+                            disc_effect=disc)
+    assert (0, 0) not in [(a.direction, a.coordinate) for a in sel.lists[0].attributes]
+
+
+def test_unstable_filter_is_a_share_of_the_entries_by_default():
+    # At S = 50, 2 classes (200 entries per image), an image with 10% large entries is unstable by
+    # default; the old absolute count of 750 never filtered it.
+    rng = np.random.default_rng(0)
+    effect = rng.normal(0, 0.1, size=(3, 2, 50, 2))
+    flat = effect.reshape(3, -1)
+    flat[0, :20] = 3.0  # 20 of 200 entries: 10%
+    flat[1, :4] = -3.0  # 2%: stable under the default share (3.26% = 6.5 entries)
+    predicted = np.array([0, 1, 1])
+    assert select_attributes(effect, predicted, SelectionOptions(top_k=2)).unstable == [0]
+    assert list(unstable_images(effect)) == [True, False, False]
+    # The authors' count in their setting (S = 5760 coordinates, 2 classes) is the default share.
+    assert SelectionOptions().unstable_share == pytest.approx(750 / (2 * 5760 * 2))
+    assert SelectionOptions().unstable_share == pytest.approx(0.0326, abs=1e-4)
+    assert list(unstable_images(effect, count=750)) == [False, False, False]
+    assert select_attributes(effect, predicted, SelectionOptions(top_k=2, unstable_count=750)).unstable == []
+    assert list(unstable_images(effect, share=0.01)) == [True, True, False]
 
 
 def test_multiclass_variants():

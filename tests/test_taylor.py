@@ -116,3 +116,34 @@ def test_cli_help_states_the_default_candidates():
 
     help_text = build_parser()._subparsers._group_actions[0].choices["attfind"].format_help()
     assert f"default {DEFAULT_CANDIDATES}," in " ".join(help_text.split())
+
+
+def test_estimate_is_the_derivative_of_the_clamped_render(model):
+    """A generator whose output leaves [-1, 1]: the estimate is the derivative of C(clamp(G(s))), the
+    image the evaluation classifies, checked against clamped renders of tiny edits made by hand."""
+    import copy
+
+    G, classifier, styles, space, s_min, s_max = model
+    G = copy.deepcopy(G)
+    for layer in G.layers:
+        if layer.kind == "torgb":
+            layer.weight.data *= 3
+    st = one(styles, 1)
+
+    def clamped_logits(s):
+        return classifier(G.synthesis(s, noise_mode="const").clamp(-1, 1))[0]
+
+    with torch.no_grad():
+        assert (G.synthesis(st, noise_mode="const").abs() > 1).float().mean() > 0.2  # much of it saturates
+        eps = 1e-3
+        values = edit_values(space.flatten(st)[0], s_min, s_max, eps)
+        estimate = taylor_estimates(G, classifier, st, space, values)
+        base = clamped_logits(st)
+        coords = torch.randperm(space.size, generator=torch.Generator().manual_seed(0))[:40]
+        exact = torch.stack([torch.stack([clamped_logits(space.edit(st, k.view(1), values[d, k].view(1))) - base
+                                          for k in coords]) for d in range(2)])
+        fast = image_effects(G, classifier, st, space, s_min, s_max, eps, batch=64).effect[:, coords]
+    assert exact.abs().max() > 1e-4
+    err = (estimate[:, coords] - exact).norm() / exact.norm()
+    assert err < 0.05, err
+    torch.testing.assert_close(fast, exact, atol=2e-5, rtol=0)  # the exact effects are of clamped renders too

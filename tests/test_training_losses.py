@@ -122,3 +122,85 @@ def test_frechet_distance():
     shift = torch.tensor([1.0, 2.0, 0.0])
     assert frechet_distance(a, a + shift) == pytest.approx(5.0, abs=1e-6)  # |shift|^2, same covariance
     assert frechet_distance(a, 2 * a) > 0.5  # covariance differs
+
+
+class _Recorder:
+    """Wraps a callable (a network, a method) and keeps what it was called with."""
+
+    def __init__(self, fn, keep):
+        self.fn, self.keep, self.seen = fn, keep, []
+
+    def __call__(self, *args, **kwargs):
+        self.seen.append(self.keep(*args))
+        return self.fn(*args, **kwargs)
+
+
+def _recorded_loss(**overrides):
+    """A StylexLoss on the tiny networks whose D, G.styles and classifier record their inputs, and
+    whose synthesis output is scaled by 5 (so it leaves [-1, 1])."""
+    from training_fakes import tiny_classifier, tiny_config
+
+    cfg = tiny_config(**overrides)
+    torch.manual_seed(0)
+    G, D, E = cfg.network.build_generator(), cfg.network.build_discriminator(), cfg.network.build_encoder()
+    C = tiny_classifier()
+    loss = losses.StylexLoss(G, D, E, C, cfg, lambda x: x, torch.zeros([]))
+    loss.run_D = loss.D = _Recorder(D, lambda img, c: c.detach().clone())
+    G.styles = _Recorder(G.styles, lambda w, c: c.detach().clone())
+    synthesis = loss.synthesis
+    loss.synthesis = lambda *a, **k: 5 * synthesis(*a, **k)
+
+    class Classifier:
+        def __init__(self):
+            self.seen = []
+
+        def __call__(self, x):
+            self.seen.append(x.detach().clone())
+            return C(x)
+
+        def feature_maps(self, x):
+            self.seen.append(x.detach().clone())
+            return C.feature_maps(x)
+
+    loss.C = Classifier()
+    return loss
+
+
+def test_discriminator_gets_probabilities_whatever_the_generator_conditioning():
+    loss = _recorded_loss(conditioning="logits", perceptual="none")
+    real = loss.classify_real(torch.rand(4, 3, 16, 16) * 2 - 1)
+    probs = torch.softmax(real.logits, dim=1)
+    assert torch.allclose(real.c, real.logits) and torch.allclose(real.d_c, probs)
+    _, _, fake_enc = loss.encoder_phase(real, 1.0)
+    _, _, fake_noise = loss.noise_phase(real, 1.0)
+    loss.d_phase(real, [fake_enc, fake_noise], 1.0)
+    loss.r1_phase(real, 1.0)
+    # encoder, noise, d (real + 2 fakes), r1
+    assert len(loss.D.seen) == 6
+    for c in loss.D.seen:
+        assert torch.allclose(c, probs), "D must be conditioned on softmax(C(x))"
+    # G keeps the configured condition: the raw logits (encoder and noise phase)
+    assert len(loss.G.styles.seen) == 2
+    for c in loss.G.styles.seen:
+        assert torch.allclose(c, real.logits)
+
+
+def test_classifier_terms_see_clamped_fakes():
+    loss = _recorded_loss(perceptual="classifier")
+    real = loss.classify_real(torch.rand(4, 3, 16, 16) * 2 - 1)
+    loss.C.seen.clear()
+    stats, _, fake = loss.encoder_phase(real, 1.0)
+    assert fake.abs().max() > 1  # the (scaled) generator leaves [-1, 1]
+    assert len(loss.C.seen) == 2  # the KL term's C(fake) and the perceptual term's feature maps
+    for x in loss.C.seen:
+        assert torch.equal(x, fake.clamp(-1, 1))
+    expected_kl = losses.kl_divergence(real.logits, loss.C(fake.clamp(-1, 1)))
+    assert stats["G/kl"].item() == pytest.approx(expected_kl.item(), rel=1e-5)
+
+
+def test_clamp_images_has_zero_gradient_outside_the_range():
+    x = torch.tensor([-2.0, -0.5, 0.5, 3.0], requires_grad=True)
+    y = losses.clamp_images(x)
+    y.sum().backward()
+    assert y.tolist() == [-1.0, -0.5, 0.5, 1.0]
+    assert x.grad.tolist() == [0.0, 1.0, 1.0, 0.0]

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
+from stylex.training.losses import clamp_images
+
 
 class Editor:
     """Renders edited style vectors of the records' images with G and classifies them.
@@ -76,11 +78,12 @@ class Editor:
 
     @torch.no_grad()
     def render(self, flat: torch.Tensor) -> torch.Tensor:
-        """Images [B, 3, R, R] in [-1, 1] (on the CPU) from full style vectors [B, S_all]."""
+        """Images [B, 3, R, R] (on the CPU) from full style vectors [B, S_all], clamped to [-1, 1] as
+        the records' effects see them."""
         out = []
         for start in range(0, len(flat), self.batch):
             styles = self.full_space.unflatten(flat[start : start + self.batch].to(self.device))
-            out.append(self.G.synthesis(styles, noise_mode="const").clamp(-1, 1).cpu())
+            out.append(clamp_images(self.G.synthesis(styles, noise_mode="const")).cpu())
         return torch.cat(out) if out else torch.empty(0)
 
     @torch.no_grad()

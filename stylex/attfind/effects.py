@@ -17,7 +17,13 @@ Two implementations of the same numbers:
 
 An edit sets s'[k] = s[k] + shift * (target_d[k] - s[k]), target_0 = s_min, target_1 = s_max
 (shift 1 moves the coordinate to its extreme). Renders use constant noise, so an edit and its base
-differ only by the edit.
+differ only by the edit, and are clamped to [-1, 1] before the classifier (and the discriminator)
+sees them, as the evaluation renders them (`clamp_images`).
+
+With a discriminator, each edit is also rendered at `disc_shift` (2 by default, as the authors
+check realism) and scored D(x', softmax(C(x'))) - D(x, softmax(C(x))): the discriminator is
+conditioned on the classifier's probabilities of the image it scores, edited or not. The selection's
+discriminator filter reads these changes (see `selection.greedy_toward`).
 """
 
 from __future__ import annotations
@@ -32,9 +38,17 @@ import torch.nn.functional as F
 from stylex.networks.generator import Generator, SynthesisState
 from stylex.networks.layers import LRELU_GAIN, blur, modulated_conv2d, upsample2d
 from stylex.stylespace import StyleSpace
+from stylex.training.losses import clamp_images, discriminator_condition
 
-# A discriminator bound to its conditioning: (images [B, 3, R, R], conditions [B, c_dim]) -> [B].
+# A discriminator: (images [B, 3, R, R], conditions [B, c_dim]) -> [B]; it is given the classifier's
+# probabilities of the images it scores (`discriminator_condition`).
 DiscriminatorScore = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+DISC_SHIFT = 2.0  # the shift of the edits the discriminator scores (the authors' realism check)
+
+
+def discriminator_score(discriminator: DiscriminatorScore, images: torch.Tensor, logits: torch.Tensor):
+    """D's output [B] for (clamped) images with their classifier logits: D(x, softmax(C(x)))."""
+    return discriminator(images, discriminator_condition(logits)).float()
 
 
 @dataclass
@@ -42,7 +56,7 @@ class ImageEffects:
     """The effects of every edit of one image."""
 
     effect: torch.Tensor  # [2, S, num_classes]: logits(edited) - logits(base); [0] toward s_min, [1] toward s_max
-    disc: torch.Tensor | None = None  # [2, S]: D(edited) - D(base), when a discriminator was given
+    disc: torch.Tensor | None = None  # [2, S]: D(edited at disc_shift) - D(base), when a discriminator was given
     computed: torch.Tensor | None = None  # [2, S] bool: the edits computed (the rest are 0); None: all
 
 
@@ -82,7 +96,7 @@ def auto_batch(G: Generator, classifier: Callable[[torch.Tensor], torch.Tensor],
     torch.cuda.synchronize(device)
     before = torch.cuda.memory_allocated(device)
     torch.cuda.reset_peak_memory_stats(device)
-    classifier(G.synthesis([s.expand(probe, -1) for s in styles], noise_mode="const"))
+    classifier(clamp_images(G.synthesis([s.expand(probe, -1) for s in styles], noise_mode="const")))
     per_image = max(1, (torch.cuda.max_memory_allocated(device) - before) / probe)
     free, _ = torch.cuda.mem_get_info(device)
     return int(max(probe, min(limit, free * memory_fraction / per_image)) // 8 * 8)
@@ -103,7 +117,7 @@ def image_effects_reference(
     style_max: torch.Tensor,
     shift: float = 1.0,
     discriminator: DiscriminatorScore | None = None,
-    condition: torch.Tensor | None = None,
+    disc_shift: float = DISC_SHIFT,
 ) -> ImageEffects:
     """The effects of one image, one coordinate at a time with a full render each (the baseline).
 
@@ -114,23 +128,31 @@ def image_effects_reference(
         space: the StyleSpace whose coordinates are edited.
         style_min, style_max: [S] extremes over the analysed images.
         shift: see `edit_values`.
-        discriminator: optional scorer; its change is recorded for the discriminator filter.
-        condition: the image's condition [1, c_dim], needed with a discriminator.
+        discriminator: optional scorer; its change D(x', softmax(C(x'))) - D(x, softmax(C(x))) for
+            each edit made with `disc_shift` is recorded for the discriminator filter.
+        disc_shift: the shift of the edits the discriminator scores.
     """
     _one_image_styles(styles)
-    values = edit_values(space.flatten(styles)[0], style_min, style_max, shift)
-    base_img = G.synthesis(styles, noise_mode="const")
-    base_logits = classifier(base_img)[0]
-    base_disc = discriminator(base_img, condition)[0] if discriminator else None
+    flat = space.flatten(styles)[0]
+    values = edit_values(flat, style_min, style_max, shift)
+    disc_values = edit_values(flat, style_min, style_max, disc_shift) if discriminator else None
+
+    def render(d, k, vals):
+        edited = space.edit(styles, torch.tensor([k]), vals[d, k : k + 1])
+        return clamp_images(G.synthesis(edited, noise_mode="const"))
+
+    base_img = clamp_images(G.synthesis(styles, noise_mode="const"))
+    base_logits = classifier(base_img)
+    base_disc = discriminator_score(discriminator, base_img, base_logits)[0] if discriminator else None
+    base_logits = base_logits[0]
     effect = torch.empty(2, space.size, base_logits.shape[0], device=base_logits.device)
     disc = torch.empty(2, space.size, device=base_logits.device) if discriminator else None
     for d in range(2):
         for k in range(space.size):
-            edited = space.edit(styles, torch.tensor([k]), values[d, k : k + 1])
-            img = G.synthesis(edited, noise_mode="const")
-            effect[d, k] = classifier(img)[0] - base_logits
+            effect[d, k] = classifier(render(d, k, values))[0] - base_logits
             if discriminator:
-                disc[d, k] = discriminator(img, condition)[0] - base_disc
+                img = render(d, k, disc_values)
+                disc[d, k] = discriminator_score(discriminator, img, classifier(img))[0] - base_disc
     return ImageEffects(effect, disc)
 
 
@@ -264,7 +286,7 @@ def image_effects(
     shift: float = 1.0,
     batch: int | None = None,
     discriminator: DiscriminatorScore | None = None,
-    condition: torch.Tensor | None = None,
+    disc_shift: float = DISC_SHIFT,
     edits: torch.Tensor | None = None,
     precision: str = "fp32",
 ) -> ImageEffects:
@@ -279,7 +301,9 @@ def image_effects(
         Others as in `image_effects_reference`.
     """
     _one_image_styles(styles)
-    values = edit_values(space.flatten(styles)[0], style_min, style_max, shift)
+    flat = space.flatten(styles)[0]
+    values = edit_values(flat, style_min, style_max, shift)
+    disc_values = edit_values(flat, style_min, style_max, disc_shift) if discriminator else None
     device = values.device
     per_call = batch or auto_batch(G, classifier, styles)
     # The wanted edits, coordinate by coordinate (so layer by layer), both directions of a coordinate together.
@@ -297,17 +321,26 @@ def image_effects(
         for layer_index in range(G.num_ws):
             state = folded.run(states[-1], layer_index, layer_index + 1)
             states.append(SynthesisState(state.x.contiguous(memory_format=torch.channels_last), state.img))
-        base_img = states[-1].img
-        base_logits = classifier(base_img)[0].float()
-        base_disc = discriminator(base_img, condition)[0].float() if discriminator else None
+        base_img = clamp_images(states[-1].img)
+        base_logits = classifier(base_img).float()
+        base_disc = discriminator_score(discriminator, base_img, base_logits)[0] if discriminator else None
+        base_logits = base_logits[0]
         effect = torch.zeros(2, space.size, base_logits.shape[0], device=device)
         disc = torch.zeros(2, space.size, device=device) if discriminator else None
+
+        def render(part, vals):
+            img = _render_wave(G, folded, states, styles, layers[part], channels[part], vals[dirs[part], coords[part]])
+            # Clamped as the evaluation renders it; NHWC convolutions in the classifier.
+            return clamp_images(img).contiguous(memory_format=torch.channels_last)
+
         for start in range(0, len(coords), per_call):
             part = slice(start, start + per_call)
-            d, k = dirs[part], coords[part]
-            img = _render_wave(G, folded, states, styles, layers[part], channels[part], values[d, k])
-            img = img.contiguous(memory_format=torch.channels_last)  # NHWC convolutions in the classifier
-            effect[d, k] = classifier(img).float() - base_logits
+            img = render(part, values)
+            logits = classifier(img).float()
+            effect[dirs[part], coords[part]] = logits - base_logits
             if discriminator:
-                disc[d, k] = discriminator(img, condition.expand(len(img), -1)).float() - base_disc
+                if disc_shift != shift:
+                    img = render(part, disc_values)
+                    logits = classifier(img).float()
+                disc[dirs[part], coords[part]] = discriminator_score(discriminator, img, logits) - base_disc
     return ImageEffects(effect, disc, None if edits is None else wanted.to(device))

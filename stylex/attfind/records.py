@@ -11,18 +11,21 @@ the analysed StyleSpace, S_all of all style layers, C classes:
     latents     [N,w_dim]  w = E(x)
     conditions  [N,C]      c = the classifier output the generator was conditioned on
     real_logits [N,C]      C(x)
-    base_logits [N,C]      C(G(s)): the reference point of every effect
+    base_logits [N,C]      C(clamp(G(s))): the reference point of every effect
     styles      [N,S_all]  s, every style layer (toRGB included) so images can be re-rendered
     style_min, style_max [S]  extremes over the N images (of the analysed coordinates)
-    effect      [N,2,S,C]  logits(C(G(s'))) - base_logits; [:,0] toward style_min, [:,1] toward style_max
-    disc_base [N], disc_effect [N,2,S]   only with a discriminator: D(G(s)) and D(G(s')) - D(G(s))
+    effect      [N,2,S,C]  logits(C(clamp(G(s')))) - base_logits; [:,0] toward style_min, [:,1] toward style_max
+    disc_base [N], disc_effect [N,2,S]   only with a discriminator: D(x, softmax(C(x))) of x = clamp(G(s)),
+                           and D(x', softmax(C(x'))) - disc_base of the edits x' made with shift
+                           `disc_shift` (attribute; 2 by default) instead of `shift`
     computed    [N,2,S]    only with method `taylor`: 1 where the effect was computed exactly; the
                            edits the screen left out hold their first-order estimate (and a
                            disc_effect of 0); see stylex/attfind/taylor.py
     done        [N]        1 once an image's effects are on disk
 
 Attributes `method` (`exact` | `taylor`; files without it are exact) and `candidates` (Taylor
-candidates per class; 0 for exact) say how the effects were computed.
+candidates per class; 0 for exact) say how the effects were computed. Every generated image is
+clamped to [-1, 1] before the classifier sees it, as `Editor` renders it for the evaluation.
 
 Everything but `effect`, `disc_effect` and `done` is written once, to a temporary file that is
 renamed into place, so a file that exists is always complete up to its done mask. Afterwards only
@@ -47,11 +50,18 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from stylex.attfind.effects import DiscriminatorScore, auto_batch, default_batch, image_effects
+from stylex.attfind.effects import (
+    DISC_SHIFT,
+    DiscriminatorScore,
+    auto_batch,
+    default_batch,
+    discriminator_score,
+    image_effects,
+)
 from stylex.attfind.taylor import DEFAULT_CANDIDATES, image_effects_taylor
 from stylex.errors import StylexError
 from stylex.stylespace import StyleLayer, StyleSpace
-from stylex.training.losses import condition_from_logits
+from stylex.training.losses import clamp_images, condition_from_logits
 
 FORMAT = "stylex-attfind-records"
 VERSION = 1
@@ -97,6 +107,7 @@ class Records:
     method: str = "exact"
     candidates: int = 0
     computed: np.ndarray | None = None
+    disc_shift: float | None = None  # the shift of the edits D scored (None: no D, or a file from before the rule)
 
     @property
     def num_images(self) -> int:
@@ -168,6 +179,7 @@ def load_records(path: str | Path, require_complete: bool = True) -> Records:
         shard=tuple(int(v) for v in attrs["shard"]),
         method=str(attrs.get("method", "exact")),
         candidates=int(attrs.get("candidates", 0)),
+        disc_shift=float(attrs["disc_shift"]) if "disc_shift" in attrs else None,
         **arrays,
         **disc,
     )
@@ -180,18 +192,20 @@ def load_records(path: str | Path, require_complete: bool = True) -> Records:
     return records
 
 
-def _settings(meta, conditioning, shift, include_torgb, shard, image_index, with_disc, method, candidates) -> dict:
+def _settings(meta, conditioning, shift, include_torgb, shard, image_index, with_disc, method, candidates,
+              disc_shift) -> dict:
     """What must match for a run to resume an existing records file."""
     return dict(meta=meta, conditioning=conditioning, shift=float(shift), include_torgb=bool(include_torgb),
                 shard=list(shard), image_index=[int(i) for i in image_index], discriminator=bool(with_disc),
-                method=str(method), candidates=int(candidates))
+                method=str(method), candidates=int(candidates),
+                disc_shift=None if disc_shift is None or not with_disc else float(disc_shift))
 
 
 def _file_settings(path: Path) -> dict:
     with h5py.File(path, "r") as f:
         return _settings(json.loads(f.attrs["meta"]), str(f.attrs["conditioning"]), f.attrs["shift"],
                          f.attrs["include_torgb"], f.attrs["shard"], f["image_index"][()], "disc_effect" in f,
-                         f.attrs.get("method", "exact"), f.attrs.get("candidates", 0))
+                         f.attrs.get("method", "exact"), f.attrs.get("candidates", 0), f.attrs.get("disc_shift"))
 
 
 @torch.no_grad()
@@ -205,17 +219,18 @@ def _base_pass(G, E, classifier, images, conditioning, batch, device, discrimina
         c = condition_from_logits(real_logits, conditioning)
         w = E(x)
         styles = G.styles(w, c)
-        base = G.synthesis(styles, noise_mode="const")
+        base = clamp_images(G.synthesis(styles, noise_mode="const"))
+        base_logits = classifier(base)
         for key, value in (("latents", w), ("conditions", c), ("real_logits", real_logits),
-                           ("base_logits", classifier(base)), ("styles", full.flatten(styles))):
+                           ("base_logits", base_logits), ("styles", full.flatten(styles))):
             out[key].append(value.float().cpu())
         if discriminator:
-            out["disc_base"].append(discriminator(base, c).float().cpu())
+            out["disc_base"].append(discriminator_score(discriminator, base, base_logits).cpu())
     return {k: torch.cat(v).numpy() for k, v in out.items() if v}
 
 
 def _create(path, G, E, classifier, images, labels, image_index, class_names, conditioning, shift,
-            include_torgb, batch, device, discriminator, meta, shard, method, candidates) -> None:
+            include_torgb, batch, device, discriminator, meta, shard, method, candidates, disc_shift) -> None:
     """Compute the per-image base values and write a new records file atomically."""
     base = _base_pass(G, E, classifier, images, conditioning, batch, device, discriminator)
     n, c = len(images), base["base_logits"].shape[1]
@@ -239,6 +254,8 @@ def _create(path, G, E, classifier, images, labels, image_index, class_names, co
                 layers=json.dumps([[l.name, l.kind, l.resolution, l.channels] for l in space.layers]),
                 method=method, candidates=int(candidates),
             )
+            if discriminator:
+                f.attrs["disc_shift"] = float(disc_shift)
             f["image_index"] = np.asarray(image_index, dtype=np.int64)
             f["labels"] = np.asarray(labels, dtype=np.int64)
             f.create_dataset("images", data=images_to_uint8(images), compression="gzip", chunks=(1, *images.shape[1:]))
@@ -283,6 +300,7 @@ def compute_records(
     method: str = "exact",
     candidates: int = DEFAULT_CANDIDATES,
     precision: str = "fp32",
+    disc_shift: float = DISC_SHIFT,
 ) -> Records:
     """Step A of AttFind for `images`, written to (or resumed from) the records file `path`.
 
@@ -300,7 +318,8 @@ def compute_records(
         batch: images per call in the base pass and edited images per call in the effects
             (None: `effects.default_batch(device)` and `effects.auto_batch`).
         device: where G, E and the classifier are.
-        discriminator: optional `(images, conditions) -> scores`; records D's change per edit.
+        discriminator: optional `(images, conditions) -> scores`; records D's change per edit,
+            D(x', softmax(C(x'))) - D(x, softmax(C(x))), for the edits made with `disc_shift`.
         meta: JSON-serialisable provenance (checkpoint, classifier, data...); must match to resume.
         shard: (rank, world): only images with index % world == rank get their effects (the
             other rows stay not done); shards of one run merge with `merge_records`.
@@ -310,6 +329,7 @@ def compute_records(
             see stylex/attfind/taylor.py).
         candidates: with `taylor`, exact edits per class and image.
         precision: `fp32`, or `bf16` autocast for the edits on CUDA.
+        disc_shift: the shift of the edits the discriminator scores (2: the authors' realism check).
     """
     if method not in METHODS:
         raise StylexError(f"--method {method}: unknown; allowed: {', '.join(METHODS)}")
@@ -323,7 +343,7 @@ def compute_records(
     labels = np.full(n, -1) if labels is None else np.asarray(labels)
     meta = json.loads(json.dumps(meta or {}, sort_keys=True))  # as it reads back from the file
     wanted = _settings(meta, conditioning, shift, include_torgb, shard, image_index, discriminator is not None,
-                       method, candidates)
+                       method, candidates, disc_shift)
     if path.exists() and not overwrite:
         try:
             found = _file_settings(path)
@@ -341,7 +361,8 @@ def compute_records(
             )
     else:
         _create(path, G, E, classifier, images, labels, image_index, class_names, conditioning, shift,
-                include_torgb, batch or default_batch(device), device, discriminator, meta, shard, method, candidates)
+                include_torgb, batch or default_batch(device), device, discriminator, meta, shard, method, candidates,
+                disc_shift)
     records = load_records(path, require_complete=False)
     rank, world = shard
     todo = [i for i in range(n) if i % world == rank and not records.done[i]]
@@ -352,16 +373,15 @@ def compute_records(
     with h5py.File(path, "r+") as f:
         for i in tqdm(todo, desc="AttFind", unit="img", disable=not progress):
             styles = full.unflatten(torch.from_numpy(records.styles[i : i + 1]).to(device))
-            condition = torch.from_numpy(records.conditions[i : i + 1]).to(device)
             batch = batch or auto_batch(G, classifier, styles)
             if method == "taylor":
                 result = image_effects_taylor(G, classifier, styles, space, style_min, style_max, shift, batch,
-                                              discriminator, condition, candidates=candidates, precision=precision)
+                                              discriminator, disc_shift, candidates=candidates, precision=precision)
                 records.computed[i] = result.computed.cpu().numpy()
                 f["computed"][i] = records.computed[i]
             else:
                 result = image_effects(G, classifier, styles, space, style_min, style_max, shift, batch,
-                                       discriminator, condition, precision=precision)
+                                       discriminator, disc_shift, precision=precision)
             records.effect[i] = result.effect.cpu().numpy()
             f["effect"][i] = records.effect[i]
             if discriminator:
@@ -391,6 +411,7 @@ def merge_records(shards: list[str | Path], out: str | Path) -> Records:
     for part in parts[1:]:
         same = (part.meta == first.meta and part.shift == first.shift and part.include_torgb == first.include_torgb
                 and (part.method, part.candidates) == (first.method, first.candidates)
+                and part.disc_shift == first.disc_shift
                 and np.array_equal(part.image_index, first.image_index)
                 and np.allclose(part.styles, first.styles, atol=1e-4))
         if not same:

@@ -18,6 +18,9 @@ from stylex.errors import StylexError
 from stylex.runtime import atomic_write_bytes
 
 MODES = ("auto", "binary", "one-vs-all", "one-vs-one")
+# Step B's default limit as a share of an image's 2 x S x C effect entries: the authors' 750 entries
+# of 2 x 5760 x 2 (S = 5760 coordinates of their 256 px generator, 2 classes), about 3.26%.
+UNSTABLE_SHARE = 750 / (2 * 5760 * 2)
 
 
 @dataclass
@@ -26,10 +29,14 @@ class SelectionOptions:
     threshold: float = 0.2  # t: a logit change that counts as moving an image
     flip_factor: float = 5.0  # an image stops steering the search once its pushes add up to flip_factor * t
     unstable_filter: bool = True  # zero the effects of images that react to too many edits
-    unstable_count: int = 750  # ... more than this many entries
+    unstable_share: float = UNSTABLE_SHARE  # ... more than this share of its 2 x S x C entries
+    unstable_count: int | None = None  # ... or, when set, more than this many entries (replaces the share)
     unstable_logit: float = 2.0  # ... with |effect| above this many logits
     mode: str = "auto"  # auto (binary for 2 classes, else one-vs-all) | binary | one-vs-all | one-vs-one
-    discriminator_limit: float | None = None  # reject candidates that change D by more than this (None: off)
+    # Reject a candidate if any of its first `discriminator_images` affected images changes D's
+    # output by more than this (None: off; the authors use 0.2 over 10 images). See `greedy_toward`.
+    discriminator_limit: float | None = None
+    discriminator_images: int = 10
 
 
 @dataclass
@@ -84,9 +91,13 @@ class Selection:
         return pairs[:top_k] if top_k else pairs
 
 
-def unstable_images(effect: np.ndarray, count: int = 750, logit: float = 2.0) -> np.ndarray:
-    """Step B: [N] bool, True for images with more than `count` entries of |effect| > `logit`."""
-    return (np.abs(effect) > logit).reshape(len(effect), -1).sum(axis=1) > count
+def unstable_images(effect: np.ndarray, share: float = UNSTABLE_SHARE, logit: float = 2.0,
+                    count: int | None = None) -> np.ndarray:
+    """Step B: [N] bool, True for images with more than `share` of their 2 x S x C entries (or, when
+    `count` is given, more than `count` entries) of |effect| > `logit`."""
+    large = (np.abs(effect) > logit).reshape(len(effect), -1)
+    limit = share * large.shape[1] if count is None else count
+    return large.sum(axis=1) > limit
 
 
 def greedy_toward(
@@ -96,6 +107,7 @@ def greedy_toward(
     flip_factor: float = 5.0,
     disc: np.ndarray | None = None,
     disc_limit: float | None = None,
+    disc_images: int = 10,
 ) -> list[tuple[int, int]]:
     """Step D: greedy search for the edits that push a set of images toward one class.
 
@@ -105,8 +117,12 @@ def greedy_toward(
         threshold, flip_factor: an image stops steering the search once its accumulated positive
             push reaches flip_factor * threshold (it is considered flipped); once all are, the
             remaining edits are ranked on all images again.
-        disc, disc_limit: optional [n, 2, S] discriminator changes; a candidate whose mean |change|
-            on the images it moves by more than `threshold` exceeds `disc_limit` is rejected.
+        disc, disc_limit, disc_images: optional [n, 2, S] discriminator changes (the records'
+            `disc_effect`: D(x', softmax(C(x'))) - D(x, softmax(C(x))), edits x' at shift 2) and the
+            discriminator filter: a candidate is rejected (and never chosen) if any of the first
+            `disc_images` images it affects (the source images, in their order, whose target logit
+            it raises by more than `threshold`) has |change| > `disc_limit`. The authors use a limit
+            of 0.2 over 10 images.
     Returns: (direction, coordinate) pairs in the order found.
     """
     n, _, size = toward.shape
@@ -123,8 +139,8 @@ def greedy_toward(
         if means[j] <= 0:
             break
         if disc is not None:
-            moved = push[:, j] > threshold
-            if moved.any() and disc[moved, j].mean() > disc_limit:
+            affected = np.flatnonzero(push[:, j] > threshold)[:disc_images]
+            if (disc[affected, j] > disc_limit).any():
                 push[:, j] = 0
                 continue
         chosen.append(divmod(j, size))
@@ -160,7 +176,8 @@ def select_attributes(
         options: see `SelectionOptions`.
         class_names: names for the C classes (default "0", "1", ...).
         space: the analysed StyleSpace, to name coordinates (optional).
-        disc_effect: [N, 2, S] discriminator changes, used only with options.discriminator_limit.
+        disc_effect: [N, 2, S] discriminator changes, used only with options.discriminator_limit
+            (see `greedy_toward` for the filter).
 
     Scores: the binary combined list ranks (d, k) by mean_i effect[i, d, k, 0] + mean_i
     effect[i, 1-d, k, 1] over all images (Step E); the one-vs-all and one-vs-one lists rank by the
@@ -173,7 +190,7 @@ def select_attributes(
     if options.discriminator_limit is not None and disc_effect is None:
         raise StylexError("the discriminator filter needs records made with a discriminator score "
                           "(`stylex attfind --discriminator-score`)")
-    unstable = (unstable_images(effect, options.unstable_count, options.unstable_logit)
+    unstable = (unstable_images(effect, options.unstable_share, options.unstable_logit, options.unstable_count)
                 if options.unstable_filter else np.zeros(n, dtype=bool))
     effect = np.where(unstable[:, None, None, None], 0.0, effect)
     predicted = np.asarray(predicted)
@@ -181,7 +198,7 @@ def select_attributes(
     def search(target, rows):
         disc = None if disc_effect is None else disc_effect[rows]
         return greedy_toward(effect[rows, :, :, target], options.top_k, options.threshold, options.flip_factor,
-                             disc, options.discriminator_limit)
+                             disc, options.discriminator_limit, options.discriminator_images)
 
     def attribute(rank, d, k, target, score, moved):
         a = Attribute(rank=rank, coordinate=int(k), direction=int(d), toward_class=int(target), score=float(score),
@@ -228,6 +245,11 @@ def select_attributes(
 
 def select_from_records(records, options: SelectionOptions | None = None) -> Selection:
     """`select_attributes` on a loaded records file."""
+    if (options is not None and options.discriminator_limit is not None and records.disc_effect is not None
+            and records.disc_shift is None):
+        raise StylexError(f"records file {records.path} holds discriminator scores of an older stylex (D under "
+                          "the original condition, at the records' shift); re-run `stylex attfind "
+                          "--discriminator-score --overwrite` for the discriminator filter")
     return select_attributes(records.effect, records.predicted, options, records.class_names, records.space,
                              records.disc_effect)
 

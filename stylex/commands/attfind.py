@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stylex.commands.common import add_device_arg, add_seed_arg, positive_float, positive_int
+from stylex.commands.common import add_device_arg, add_seed_arg, non_negative_int, positive_float, positive_int, share
 
 HELP = "find the StyleSpace attributes that drive the classifier (AttFind records + selection)"
 DESCRIPTION = """AttFind (stylex-method.md section 4). Step A renders every image with every style
@@ -41,22 +41,28 @@ def add_selection_arguments(parser) -> None:
                    help="binary (2 classes), one-vs-all or one-vs-one (default auto: binary for 2 classes)")
     g.add_argument("--no-unstable-filter", dest="unstable_filter", action="store_false",
                    help="keep images that react to very many edits (Step B filter off)")
-    g.add_argument("--unstable-count", type=int, default=d.unstable_count,
-                   help="Step B: an image with more than this many large effects is zeroed "
-                        f"(default {d.unstable_count})")
+    limit = g.add_mutually_exclusive_group()
+    limit.add_argument("--unstable-share", type=share, default=d.unstable_share, metavar="SHARE",
+                       help="Step B: an image with large effects in more than this share of its 2 x S x classes "
+                            f"entries is zeroed (default {d.unstable_share:.4f}: the authors' 750 of 2 x 5760 x 2)")
+    limit.add_argument("--unstable-count", type=non_negative_int, default=None, metavar="COUNT",
+                       help="Step B: an absolute number of large entries instead of --unstable-share (the authors "
+                            "used 750 at 5760 coordinates and 2 classes)")
     g.add_argument("--unstable-logit", type=float, default=d.unstable_logit,
                    help=f"Step B: an effect is large above this many logits (default {d.unstable_logit})")
     g.add_argument("--discriminator-filter", type=float, default=None, metavar="LIMIT",
-                   help="reject candidates that change D's output by more than LIMIT on the images they move "
-                        "(off by default; needs records made with --discriminator-score)")
+                   help="reject a candidate if any of the first 10 images it moves by more than t changes D's "
+                        "output by more than LIMIT, D conditioned on the classifier's probabilities of the edited "
+                        "image and the edit made with shift 2 (the authors use 0.2; off by default; needs records "
+                        "made with --discriminator-score)")
 
 
 def _selection_options(args):
     from stylex.attfind.selection import SelectionOptions
 
     return SelectionOptions(top_k=args.top_k, threshold=args.threshold, flip_factor=args.flip_factor,
-                            unstable_filter=args.unstable_filter, unstable_count=args.unstable_count,
-                            unstable_logit=args.unstable_logit, mode=args.mode,
+                            unstable_filter=args.unstable_filter, unstable_share=args.unstable_share,
+                            unstable_count=args.unstable_count, unstable_logit=args.unstable_logit, mode=args.mode,
                             discriminator_limit=args.discriminator_filter)
 
 
@@ -103,7 +109,8 @@ def add_arguments(parser):
     parser.add_argument("--include-torgb", action="store_true",
                         help="also analyse the toRGB style coordinates (default: modulated convs only)")
     parser.add_argument("--discriminator-score", action="store_true",
-                        help="also record how each edit changes D's output (for --discriminator-filter)")
+                        help="also record how each edit, made with shift 2, changes D's output, D conditioned on "
+                             "the classifier's probabilities of the image it scores (for --discriminator-filter)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing records file made with other settings")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

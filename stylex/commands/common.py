@@ -50,6 +50,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def share(text: str) -> float:
+    """argparse type for a share of a whole: a number from 0 to 1."""
+    value = _number(text, float, "a number")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed; it must be a share from 0 to 1")
+    return value
+
+
 def power_of_two(text: str) -> int:
     """argparse type for image resolutions: a power of two from 16 to 1024."""
     value = positive_int(text)

@@ -324,7 +324,7 @@ class Trainer:
                 if kind == "encoder":
                     stats, value, fake = loss.encoder_phase(real, gain)
                 else:
-                    stats, value, fake = loss.noise_phase(real.c, gain)
+                    stats, value, fake = loss.noise_phase(real, gain)
                 fakes[r].append(fake)
                 total = total + value / self.rounds
                 self._record(stats)

@@ -8,6 +8,12 @@ Phases: `encoder` (x' = G(E(x), C(x)): adversarial + reconstruction + classifier
 (G(mapping(z), c of a random real image), with style mixing: adversarial), `pl` (lazy path-length
 regularization of G), `d` (D on real images and the fakes of the last G step) and `r1` (lazy R1
 on real images). Every image D sees goes through the augmenter.
+
+Conditions: G gets the configured condition (`--conditioning`: softmax probabilities or raw
+logits of C(x)); the projection discriminator always gets the probabilities, as in the authors'
+code, whatever G's conditioning. Every generated image the classifier sees (the KL term, the
+classifier perceptual term) is first clamped to [-1, 1] (`clamp_images`: zero gradient outside),
+as the evaluation renders it.
 """
 
 from __future__ import annotations
@@ -70,6 +76,18 @@ def path_lengths(images: torch.Tensor, ws: torch.Tensor, noise: torch.Tensor) ->
 def condition_from_logits(logits: torch.Tensor, mode: str) -> torch.Tensor:
     """The generator's condition from classifier logits: `probs` (softmax) or `logits` (as is)."""
     return F.softmax(logits.float(), dim=1) if mode == "probs" else logits.float()
+
+
+def discriminator_condition(logits: torch.Tensor) -> torch.Tensor:
+    """The discriminator's condition from classifier logits: always the softmax probabilities
+    (whatever the generator's conditioning)."""
+    return F.softmax(logits.float(), dim=1)
+
+
+def clamp_images(images: torch.Tensor) -> torch.Tensor:
+    """A generated image as the classifier must see it: clamped to [-1, 1] (as it is rendered and
+    evaluated). The gradient is zero where a pixel lies outside the range (torch.clamp)."""
+    return images.clamp(-1, 1)
 
 
 def feature_distance(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
@@ -196,7 +214,8 @@ class RealBatch:
 
     img: torch.Tensor  # [N, 3, R, R] in [-1, 1]
     logits: torch.Tensor  # C(x)
-    c: torch.Tensor  # the generator/discriminator condition derived from the logits
+    c: torch.Tensor  # the generator's condition derived from the logits (--conditioning)
+    d_c: torch.Tensor  # the discriminator's condition: always softmax(C(x))
     maps: list[torch.Tensor] | None = None  # C's feature maps of x (perceptual=classifier only)
 
 
@@ -232,11 +251,12 @@ class StylexLoss:
         with torch.no_grad(), self.autocast():
             logits = self.C(img).float()
             maps = self.C.feature_maps(img) if self.cfg.perceptual == "classifier" else None
-        return RealBatch(img, logits, condition_from_logits(logits, self.cfg.conditioning), maps)
+        return RealBatch(img, logits, condition_from_logits(logits, self.cfg.conditioning),
+                         discriminator_condition(logits), maps)
 
     def _perceptual(self, fake: torch.Tensor, real: RealBatch) -> torch.Tensor:
         if self.cfg.perceptual == "classifier":
-            return feature_distance(self.C.feature_maps(fake), real.maps)
+            return feature_distance(self.C.feature_maps(clamp_images(fake)), real.maps)
         if self.cfg.perceptual == "lpips":
             return self.lpips(fake, real.img)
         if self.cfg.perceptual == "ssim":
@@ -267,8 +287,8 @@ class StylexLoss:
         with self.autocast():
             w = self.run_E(real.img)
             fake = self.synthesis(self.G.styles(w, real.c), noise_mode="random")
-            fake_logits = self.C(fake)
-            adv = generator_adversarial(self.run_D(self.augment(fake), real.c).float(), cfg.adv_loss)
+            fake_logits = self.C(clamp_images(fake))
+            adv = generator_adversarial(self.run_D(self.augment(fake), real.d_c).float(), cfg.adv_loss)
             rec_x = l1(fake, real.img)
             rec_p = self._perceptual(fake, real)
             # E(x) is the target, not a variable: moving it toward E(x') would reward a constant encoder.
@@ -279,12 +299,14 @@ class StylexLoss:
         stats = {"G/adv_enc": adv, "G/rec_l1": rec_x, "G/rec_perceptual": rec_p, "G/rec_w": rec_w, "G/kl": kl}
         return {k: v.detach() for k, v in stats.items()}, loss.detach(), fake.detach()
 
-    def noise_phase(self, c: torch.Tensor, gain: float):
-        """Sampling step, condition c of random real images: returns (stats, total loss, detached fakes)."""
+    def noise_phase(self, real: RealBatch, gain: float):
+        """Sampling step with the conditions of random real images (G gets real.c, D real.d_c):
+        returns (stats, total loss, detached fakes)."""
+        c = real.c
         with self.autocast():
             ws = self._noise_ws(c.shape[0], c.device)
             fake = self.synthesis(self.G.styles(ws, c), noise_mode="random")
-            adv = generator_adversarial(self.run_D(self.augment(fake), c).float(), self.cfg.adv_loss)
+            adv = generator_adversarial(self.run_D(self.augment(fake), real.d_c).float(), self.cfg.adv_loss)
         (adv * gain).backward()
         return {"G/adv_noise": adv.detach()}, adv.detach(), fake.detach()
 
@@ -309,10 +331,10 @@ class StylexLoss:
         return {"G/pl_penalty": penalty.detach(), "G/pl_mean": self.pl_mean.detach().clone()}, loss.detach()
 
     def d_phase(self, real: RealBatch, fakes: list[torch.Tensor], gain: float):
-        """D on augmented real images and on the G step's fakes (all with the real condition)."""
+        """D on augmented real images and on the G step's fakes (all with the real images' D condition)."""
         with self.autocast():
-            real_scores = self.run_D(self.augment(real.img), real.c).float()
-            fake_scores = torch.cat([self.run_D(self.augment(f), real.c).float() for f in fakes])
+            real_scores = self.run_D(self.augment(real.img), real.d_c).float()
+            fake_scores = torch.cat([self.run_D(self.augment(f), real.d_c).float() for f in fakes])
         loss = discriminator_adversarial(real_scores, fake_scores, self.cfg.adv_loss)
         (loss * gain).backward()
         stats = {"D/loss": loss, "D/real_score": real_scores.mean(), "D/fake_score": fake_scores.mean()}
@@ -322,7 +344,7 @@ class StylexLoss:
         """Lazy R1 on augmented real images: gamma / 2 x penalty x interval."""
         img = real.img.detach().requires_grad_(True)
         with self.autocast():
-            scores = self.D(self.augment(img), real.c)
+            scores = self.D(self.augment(img), real.d_c)
         penalty = r1_penalty(scores, img).mean()
         loss = penalty * (self.cfg.r1_gamma / 2) * self.cfg.r1_interval
         (loss * gain).backward()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from stylex.training.losses import condition_from_logits, kl_divergence
+from stylex.training.losses import clamp_images, condition_from_logits, kl_divergence
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # what torchmetrics' FID loads
 
@@ -63,9 +63,9 @@ def heldout_metrics(G, E, classifier, images: torch.Tensor, conditioning: str, b
         x = images[start : start + batch].to(device)
         logits = classifier(x).float()
         c = condition_from_logits(logits, conditioning)
-        rec = G.synthesis(G.styles(E(x), c)).clamp(-1, 1)
+        rec = clamp_images(G.synthesis(G.styles(E(x), c)))
         z = torch.randn(len(x), G.z_dim, device=device, generator=z_gen)
-        sample = G.synthesis(G.styles(G.mapping(z), c)).clamp(-1, 1)
+        sample = clamp_images(G.synthesis(G.styles(G.mapping(z), c)))
         rec_logits = classifier(rec).float()
         l1_sum += float((rec - x).abs().mean(dim=[1, 2, 3]).sum())
         agree += int((rec_logits.argmax(1) == logits.argmax(1)).sum())
