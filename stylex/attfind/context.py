@@ -40,6 +40,7 @@ class AttFindContext:
     classifier: torch.nn.Module  # FrozenClassifier
     device: torch.device
     selection: Selection | None = None
+    checkpoint: Path | None = None  # the checkpoint file G was loaded from
 
     def editor(self, batch: int = 64) -> Editor:
         return Editor(self.G, self.classifier, self.records, self.device, batch)
@@ -120,4 +121,4 @@ def load_context(records_path: str | Path, device: str | torch.device = "cpu", c
     selection = load_selection(attributes or attributes_path(records_path)) if need_selection else None
     if selection is not None and len(selection.class_names) == records.num_classes:
         selection.class_names = list(records.class_names)
-    return AttFindContext(records, trained.G, clf.eval(), torch.device(device), selection)
+    return AttFindContext(records, trained.G, clf.eval(), torch.device(device), selection, Path(ckpt))
