@@ -140,9 +140,11 @@ labels = test.labels[: len(images)]
 print(f"{len(images)} test images of {DATA}; model at {model.kimg:g} kimg; "
       f"{model.G.stylespace().size} coordinates")"""),
     new_code_cell("""from stylex.attfind import compute_records
+from stylex.classifiers import class_names_for  # the classifier's names, else the data's, else indices
 
 records = compute_records(WORK / "records.h5", model.G, model.E, classifier, images, labels,
-                          class_names=test.class_names, conditioning=model.conditioning, device=DEVICE,
+                          class_names=class_names_for(classifier, test.class_names),
+                          conditioning=model.conditioning, device=DEVICE,
                           meta={"checkpoint": str(CHECKPOINT), "classifier": str(CLASSIFIER), "data": DATA},
                           overwrite=True, progress=True)
 print("effects:", records.effect.shape, "(images, direction, classes, coordinates)")"""),

@@ -26,7 +26,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import sys
 import time
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -179,8 +181,10 @@ class Preprocess(nn.Module):
 class FrozenClassifier(nn.Module):
     """A classifier as later stages use it: [-1, 1] images at data resolution in, logits out.
 
-    Attributes: num_classes, class_names, fingerprint (sha256 of the weights), path, kind
-    ('stylex' | 'torchscript' | 'exported'), input_size (None: images pass at their own size),
+    Attributes: num_classes, class_names, class_names_given (False where the file named no classes
+    and class_names are only the indices "0", "1", ...; see `class_names_for`), fingerprint (sha256
+    of the weights), path, kind ('stylex' | 'torchscript' | 'exported'), input_size (None: images
+    pass at their own size),
     normalization (None: raw [-1, 1]; else mean/std applied to [0, 1] images), has_features,
     info (training metadata of stylex files).
     Always in eval mode with frozen parameters; gradients flow to the input images.
@@ -188,12 +192,13 @@ class FrozenClassifier(nn.Module):
 
     def __init__(self, net: nn.Module, *, class_names: list[str], input_size: int | None,
                  normalization: dict | None, kind: str = "stylex", path: str | Path | None = None,
-                 info: dict | None = None):
+                 info: dict | None = None, class_names_given: bool = True):
         super().__init__()
         self.net = net
         self.kind = kind
         self.path = str(path) if path is not None else None
         self.class_names = list(class_names)
+        self.class_names_given = bool(class_names_given)
         self.num_classes = len(self.class_names)
         self.input_size = input_size
         self.info = info or {}
@@ -304,13 +309,34 @@ def _read_sidecar(path: Path) -> dict:
     return data
 
 
+_TORCHSCRIPT_NOTED: set[str] = set()  # files already noted in this process
+TORCHSCRIPT_NOTE = (
+    "note: classifier {path} is TorchScript, which PyTorch has deprecated (torch.jit.load will go away in a "
+    "future release). It works for now; to be ready, save the model as an ExportedProgram instead: "
+    "torch.export.save(torch.export.export(model.eval(), (x,), dynamic_shapes=({{0: torch.export.Dim('batch')}},)), "
+    "'model.pt2') with x a [2, 3, R, R] example batch, and pass the .pt2 file as --classifier."
+)
+
+
+def _note_torchscript(path: Path) -> None:
+    """Say once per file and process, in our words, that TorchScript is deprecated and what to use
+    instead (a command that loads its classifier twice says it once)."""
+    key = str(Path(path).resolve())
+    if key not in _TORCHSCRIPT_NOTED:
+        _TORCHSCRIPT_NOTED.add(key)
+        print(TORCHSCRIPT_NOTE.format(path=path), file=sys.stderr)
+
+
 def _load_foreign(path: Path, kind: str, device, resolution: int | None) -> FrozenClassifier:
     """TorchScript or ExportedProgram: sidecar settings, input size and a probe for the classes."""
     side = _read_sidecar(path)
     example_size = None
     try:
         if kind == "torchscript":
-            net = torch.jit.load(str(path), map_location=device)
+            with warnings.catch_warnings():  # torch's FutureWarning; ours, once, is below
+                warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.* is deprecated", category=FutureWarning)
+                net = torch.jit.load(str(path), map_location=device)
+            _note_torchscript(path)
         else:
             program = torch.export.load(str(path))
             example = program.example_inputs[0][0] if program.example_inputs else None
@@ -340,7 +366,35 @@ def _load_foreign(path: Path, kind: str, device, resolution: int | None) -> Froz
         raise StylexError(f"classifier sidecar {path.with_suffix('.json')}: {len(names)} class names "
                           f"but the model returns {k} logits")
     return FrozenClassifier(net, class_names=names, input_size=input_size,
-                            normalization=side.get("normalization"), kind=kind, path=path)
+                            normalization=side.get("normalization"), kind=kind, path=path,
+                            class_names_given=bool(side.get("class_names")))
+
+
+def class_names_for(classifier=None, data_names=None, num_classes: int | None = None) -> list[str]:
+    """The one rule for the class names every command shows and stores: the classifier's own names
+    (a stylex classifier file, or the `class_names` of a foreign model's JSON sidecar), else the
+    data's names (folder names, CSV labels, a world's factor values; or the names a records file
+    kept), else the indices "0", "1", ...
+
+    classifier: a FrozenClassifier (or anything with `class_names` and `num_classes`), or None.
+    data_names: the dataset's class names, or None.
+    num_classes: the number of classes when neither gives it (default: the classifier's or the data's).
+    Names whose count differs from the classifier's number of outputs are not used.
+    """
+    k = num_classes
+    if k is None and classifier is not None:
+        k = int(getattr(classifier, "num_classes", len(classifier.class_names)))
+    if k is None and data_names:
+        k = len(data_names)
+    if k is None:
+        raise ValueError("class_names_for needs a classifier, data names or num_classes")
+    if classifier is not None and getattr(classifier, "class_names_given", True):
+        names = list(getattr(classifier, "class_names", None) or [])
+        if len(names) == k:
+            return [str(n) for n in names]
+    if data_names and len(data_names) == k:
+        return [str(n) for n in data_names]
+    return [str(i) for i in range(k)]
 
 
 def load_classifier(path: str | Path, device="cpu", num_classes: int | None = None,

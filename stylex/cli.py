@@ -28,6 +28,7 @@ COMMANDS = {
     "evaluate": "evaluate",
     "user-study": "user_study",
     "demo": "demo",
+    "doctor": "doctor",
 }
 
 

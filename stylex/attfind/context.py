@@ -1,10 +1,18 @@
 """Everything a later step needs, loaded from a records file: the records, the generator and the
 classifier they were made with (found through the paths and fingerprints recorded in the file),
-and the selected attributes. `stylex explain`, `stylex evaluate` and notebooks start here."""
+and the selected attributes. `stylex explain`, `stylex evaluate` and notebooks start here.
+
+A records file names the checkpoint and the classifier twice: relative to the records file's folder
+(`checkpoint_relative`, `classifier_relative`) and as absolute paths (`checkpoint`, `classifier`).
+The relative path is tried first, so a run directory (or a whole project folder) that is moved or
+copied keeps working; the absolute one is the fallback. Either way the file's sha256 / the
+classifier's weights fingerprint must match what the records were made with.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,19 +40,51 @@ class AttFindContext:
     classifier: torch.nn.Module  # FrozenClassifier
     device: torch.device
     selection: Selection | None = None
+    checkpoint: Path | None = None  # the checkpoint file G was loaded from
 
     def editor(self, batch: int = 64) -> Editor:
         return Editor(self.G, self.classifier, self.records, self.device, batch)
 
 
-def _existing(recorded: str, override: str | Path | None, what: str, flag: str, records_path: Path) -> Path:
-    path = Path(override) if override else Path(recorded or "")
-    if not recorded and not override:
+def recorded_paths(what: str, path: str | Path, records_path: str | Path) -> dict:
+    """The records metadata entries naming `path`: `{what}` (absolute) and `{what}_relative` (relative
+    to the folder of `records_path`, with forward slashes; left out where no relative path exists,
+    e.g. another drive on Windows)."""
+    absolute = Path(path).resolve()
+    entries = {what: str(absolute)}
+    try:
+        entries[f"{what}_relative"] = Path(os.path.relpath(absolute, Path(records_path).resolve().parent)).as_posix()
+    except ValueError:
+        pass
+    return entries
+
+
+def _exists(path: Path, what: str) -> bool:
+    return path.is_file() or (what == "checkpoint" and path.is_dir())
+
+
+def _existing(meta: dict, override: str | Path | None, what: str, flag: str, records_path: Path) -> Path:
+    """The file named by `override`, else by the records' relative path, else by their absolute one."""
+    if override:
+        path = Path(override)
+        if not _exists(path, what):
+            raise StylexError(f"{flag} {path} does not exist")
+        return path
+    relative, absolute = meta.get(f"{what}_relative"), meta.get(what)
+    if not relative and not absolute:
         raise StylexError(f"records file {records_path} does not say which {what} it was made with; pass {flag}")
-    if not path.is_file() and not (what == "checkpoint" and path.is_dir()):
-        raise StylexError(f"the {what} {path} (recorded in {records_path}) does not exist; "
-                          f"pass {flag} with its new location")
-    return path
+    tried = []
+    if relative:
+        path = Path(records_path).parent / relative
+        if _exists(path, what):
+            return path
+        tried.append(str(path))
+    if absolute:
+        if _exists(Path(absolute), what):
+            return Path(absolute)
+        tried.append(absolute)
+    raise StylexError(f"the {what} recorded in {records_path} does not exist (looked at {' and '.join(tried)}); "
+                      f"pass {flag} with its new location")
 
 
 def load_context(records_path: str | Path, device: str | torch.device = "cpu", checkpoint: str | Path | None = None,
@@ -60,22 +100,25 @@ def load_context(records_path: str | Path, device: str | torch.device = "cpu", c
         attributes: the attributes file (default: attributes.json beside the records).
         need_selection: load the attributes file (an error if missing); False skips it.
     """
-    from stylex.classifiers import load_classifier
+    from stylex.classifiers import class_names_for, load_classifier
     from stylex.training.checkpoint import load_trained, resolve_checkpoint
 
     records_path = Path(records_path)
     records = load_records(records_path)
     meta = records.meta
-    ckpt = resolve_checkpoint(_existing(meta.get("checkpoint", ""), checkpoint, "checkpoint", "--checkpoint",
-                                        records_path))
+    ckpt = resolve_checkpoint(_existing(meta, checkpoint, "checkpoint", "--checkpoint", records_path))
     if meta.get("checkpoint_sha256") and file_sha256(ckpt) != meta["checkpoint_sha256"]:
         raise StylexError(f"checkpoint {ckpt} is not the one {records_path} was made with (its sha256 differs); "
                           "use the original checkpoint, or re-run `stylex attfind` with this one")
     trained = load_trained(ckpt, device)
-    clf_path = _existing(meta.get("classifier", ""), classifier, "classifier", "--classifier", records_path)
+    clf_path = _existing(meta, classifier, "classifier", "--classifier", records_path)
     clf = load_classifier(clf_path, device, num_classes=records.num_classes, resolution=trained.G.resolution)
     if meta.get("classifier_fingerprint") and clf.fingerprint != meta["classifier_fingerprint"]:
         raise StylexError(f"classifier {clf_path} is not the one {records_path} was made with (its weights "
                           "differ); use the original classifier, or re-run `stylex attfind` with this one")
+    # The one class-name rule (stylex.classifiers.class_names_for), the records' names as the data's.
+    records.class_names = class_names_for(clf, records.class_names, records.num_classes)
     selection = load_selection(attributes or attributes_path(records_path)) if need_selection else None
-    return AttFindContext(records, trained.G, clf.eval(), torch.device(device), selection)
+    if selection is not None and len(selection.class_names) == records.num_classes:
+        selection.class_names = list(records.class_names)
+    return AttFindContext(records, trained.G, clf.eval(), torch.device(device), selection, Path(ckpt))

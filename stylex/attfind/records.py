@@ -1,7 +1,8 @@
 """The AttFind records file: Step A for N images, written incrementally and resumable.
 
 Layout (HDF5). Attributes: `format`, `version`, `meta` (JSON provenance: checkpoint and classifier
-paths and fingerprints, data spec, split, seed), `conditioning`, `shift`, `include_torgb`,
+paths, absolute and relative to the records file's folder (`*_relative`), and fingerprints, data
+spec, split, seed), `conditioning`, `shift`, `include_torgb`,
 `class_names` and `layers` (JSON), `shard` ([rank, world]). Datasets, N images, S coordinates of
 the analysed StyleSpace, S_all of all style layers, C classes:
 

@@ -184,8 +184,8 @@ def _discriminator_scorer(checkpoint: Path, net_config, device):
 
 def _attfind(args) -> int:
     from stylex.attfind import compute_records, shard_path
-    from stylex.attfind.context import file_sha256
-    from stylex.classifiers import check_finite_outputs, load_classifier
+    from stylex.attfind.context import file_sha256, recorded_paths
+    from stylex.classifiers import check_finite_outputs, class_names_for, load_classifier
     from stylex.datasets import open_dataset
     from stylex.errors import StylexError
     from stylex.training.checkpoint import load_trained, resolve_checkpoint
@@ -224,8 +224,8 @@ def _attfind(args) -> int:
         check_finite_outputs(classifier, images, [dataset.paths[i] for i in index])
         world = dataset.meta.get("world")
         meta = {
-            "checkpoint": str(Path(checkpoint).resolve()), "checkpoint_sha256": file_sha256(checkpoint),
-            "classifier": str(Path(clf_path).resolve()), "classifier_fingerprint": classifier.fingerprint,
+            **recorded_paths("checkpoint", checkpoint, args.out), "checkpoint_sha256": file_sha256(checkpoint),
+            **recorded_paths("classifier", clf_path, args.out), "classifier_fingerprint": classifier.fingerprint,
             "data": str(data), "split": args.split, "seed": args.seed,
             "world": None if not world else {
                 "label": dataset.meta.get("label_factor"),
@@ -236,7 +236,8 @@ def _attfind(args) -> int:
         out = Path(args.out)
         target = shard_path(out, info.rank, info.world_size) if info.enabled else out
         records = compute_records(
-            target, G, E, classifier, images, labels, image_index=index, class_names=dataset.class_names,
+            target, G, E, classifier, images, labels, image_index=index,
+            class_names=class_names_for(classifier, dataset.class_names),
             conditioning=trained.conditioning, shift=args.shift, include_torgb=args.include_torgb,
             batch=args.batch, device=info.device, discriminator=disc, meta=meta, shard=(info.rank, info.world_size),
             overwrite=args.overwrite, progress=info.is_main and not args.no_progress, method=args.method,

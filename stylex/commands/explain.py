@@ -10,7 +10,9 @@ DESCRIPTION = """Render the top attributes of a records file (stylex attfind) as
 Writes to --out: summary.png (one row per attribute, [original | changed] pairs in both
 directions), attribute_NN.png and attribute_NN.gif per attribute, image_NNNN.png (per-image
 explanations) and index.html, which shows them all. The generator and classifier are found through
-the paths recorded in the records file (pass --checkpoint / --classifier if they moved).
+the paths recorded in the records file: relative to the records file first (so a moved or copied
+run directory still works), then the absolute paths; pass --checkpoint / --classifier if neither
+exists any more. Their fingerprints are checked either way.
 
 Example:
   stylex explain --records runs/smile/attfind/records.h5 --out runs/smile/explain

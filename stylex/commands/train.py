@@ -207,7 +207,7 @@ def run(args):
 
         import torch
 
-        from stylex.classifiers import check_finite_outputs, check_num_classes, load_classifier
+        from stylex.classifiers import check_finite_outputs, check_num_classes, class_names_for, load_classifier
         from stylex.datasets import open_dataset
 
         classifier = load_classifier(cfg.classifier, dist.device, resolution=cfg.network.resolution)
@@ -222,12 +222,12 @@ def run(args):
                 f"{classifier.fingerprint[:12]} vs {cfg.classifier_fingerprint[:12]}); pass the original file"
             )
         cfg.classifier_fingerprint = classifier.fingerprint
-        cfg.class_names = list(classifier.class_names)
         cfg.network.c_dim = classifier.num_classes
         # Splits use open_dataset's default seed, like `stylex train-classifier`, so StylEx holds out
         # the same images as the classifier did.
         dataset = open_dataset(cfg.data, cfg.network.resolution, "train")
         check_num_classes(classifier, dataset.num_classes)
+        cfg.class_names = class_names_for(classifier, dataset.class_names)
         first = range(min(64, len(dataset)))  # a classifier giving NaN fails here, named, not as bad steps
         check_finite_outputs(classifier, torch.stack([dataset[i][0] for i in first]), dataset.paths)
         heldout = open_dataset(cfg.data, cfg.network.resolution, args.metrics_split)

@@ -401,10 +401,19 @@ class Trainer:
         source = self.heldout if self.heldout is not None else self.dataset
         return torch.stack([source[i][0] for i in range(min(n, len(source)))])
 
+    def _grid_images(self, n: int) -> torch.Tensor:
+        """n held-out images (training images without a held-out set), every class in turn."""
+        from stylex.training.samples import balanced_indices
+
+        source = self.heldout if self.heldout is not None else self.dataset
+        labels = getattr(source, "labels", None)
+        chosen = balanced_indices(labels, n) if labels is not None else range(min(n, len(source)))
+        return torch.stack([source[i][0] for i in chosen])
+
     def _write_samples(self) -> None:
         from stylex.training.samples import render_sample_grid
 
-        images = self._heldout_images(GRID_IMAGES)
+        images = self._grid_images(GRID_IMAGES)
         z = torch.randn(len(images), self.G.z_dim, generator=torch.Generator().manual_seed(self.cfg.seed))
         grid = render_sample_grid(self.G_ema, self.E_ema, self.C, images, z, self.cfg.conditioning,
                                   self.cfg.class_names)

@@ -1,5 +1,7 @@
 """Sample grids written during training: EMA noise samples, then real | reconstruction pairs, each
-tile captioned with the classifier's most likely class and its probability."""
+tile captioned with the classifier's most likely class (its name) and its probability. The real
+images are drawn from every class in turn (`balanced_indices`), so a data set sorted by class
+does not show only its first class."""
 
 from __future__ import annotations
 
@@ -15,6 +17,22 @@ def to_pil(img: torch.Tensor, size: int) -> Image.Image:
     """One [3, R, R] image in [-1, 1] -> RGB PIL image of size x size (nearest-neighbour)."""
     arr = ((img.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(arr, "RGB").resize((size, size), Image.NEAREST)
+
+
+def balanced_indices(labels, n: int) -> list[int]:
+    """Up to n indices taking each class in turn (class 0's first image, class 1's first, ...,
+    then each class's second, ...), every class's images in data order; a class that runs out
+    is skipped. `labels` is a sequence of class indices (one per image)."""
+    by_class: dict[int, list[int]] = {}
+    for i, y in enumerate(labels):
+        by_class.setdefault(int(y), []).append(i)
+    queues = [by_class[c] for c in sorted(by_class)]
+    out: list[int] = []
+    depth = 0
+    while len(out) < n and any(depth < len(q) for q in queues):
+        out.extend(q[depth] for q in queues if depth < len(q))
+        depth += 1
+    return out[:n]
 
 
 @torch.no_grad()
