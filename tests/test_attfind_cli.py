@@ -130,7 +130,9 @@ def test_torchrun_shards_merge_to_the_single_process_records(records_path, run_d
 
     out = tmp_path / "records.h5"
     torchrun = str(Path(sys.executable).parent / "torchrun")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+    # This checkout first, then whatever the caller had (a mutation tool, for one).
+    pythonpath = os.pathsep.join(filter(None, [str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": pythonpath}
     args = attfind_args(run_dir, out, "--discriminator-score")
     args[1] = "--checkpoint"  # torchrun would take --run for its own --run-path
     with socket.socket() as s:  # a free port for the rendezvous

@@ -108,7 +108,9 @@ print("finished", flush=True)
 def test_resume_after_kill_9_gives_identical_records(tiny, full_run, tmp_path):
     path = tmp_path / "records.h5"
     script = KILL_SCRIPT.format(tests=str(Path(__file__).parent), path=str(path))
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    # This checkout first, then whatever the caller had (a mutation tool, for one).
+    pythonpath = os.pathsep.join(filter(None, [str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": pythonpath}
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
     lines = []
     for line in proc.stdout:
