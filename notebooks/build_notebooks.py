@@ -58,6 +58,21 @@ print(f"{ctx.records.num_images} analysed images, classes {ctx.records.class_nam
 for a in selection.attributes[:TOP_K]:
     print(f"  #{a.rank} {a.name:<16} {'to max' if a.direction else 'to min'} -> "
           f"{selection.class_names[a.toward_class]:<8} score {a.score:+.3f}")"""),
+    new_code_cell("""# Checks (a notebook is also a test of the API it shows): a complete records file, attributes
+# that name valid edits, and direction 0 moving a coordinate to its minimum over the images.
+records = ctx.records
+assert records.complete and editor.num_images == records.num_images > 0
+assert selection.attributes and selection.class_names == records.class_names
+for a in selection.attributes:
+    assert 0 <= a.coordinate < records.space.size and a.direction in (0, 1)
+    assert 0 <= a.toward_class < records.num_classes and a.name == records.space.name(a.coordinate)
+a = selection.attributes[0]
+column = int(records.full_index[a.coordinate])
+s = float(editor.coordinate_values([0])[0, a.coordinate])
+lowest, highest = editor.target(a.coordinate, 0), editor.target(a.coordinate, 1)
+assert lowest == float(records.style_min[a.coordinate]) <= s <= highest == float(records.style_max[a.coordinate])
+to_min = float(editor.edited([0], [(a.coordinate, 0)])[0, column])
+assert abs(to_min - (s + records.shift * (lowest - s))) < 1e-5 and to_min <= s"""),
     new_markdown_cell("## Reconstructions\nTop: the analysed images; bottom: G(E(x)), what every edit starts from."),
     new_code_cell("""rows = list(range(min(8, editor.num_images)))
 real, rec = editor.real_images(rows), editor.base_images(rows)
@@ -65,6 +80,8 @@ scale = visualize.display_scale(real.shape[-1])
 grid = visualize.vstack([visualize.hstack([visualize.to_pil(x, scale) for x in real]),
                          visualize.hstack([visualize.to_pil(x, scale) for x in rec])])
 grid"""),
+    new_code_cell("""assert real.shape == rec.shape and len(rec) == len(rows) and real.min() >= -1 and real.max() <= 1
+assert rec.min() >= -1 and rec.max() <= 1 and grid.size[0] >= len(rows) * real.shape[-1]"""),
     new_markdown_cell("## Top attributes: panels and animations"),
     new_code_cell("""explain_dir = visualize.write_explanations(editor, selection, WORK / "explain", top_k=TOP_K,
                                          n_examples=2 if TINY else 4, n_images=1 if TINY else 4,
@@ -72,6 +89,9 @@ grid"""),
 display(Image(filename=str(explain_dir / "summary.png")))
 for a in selection.attributes[:TOP_K]:
     display(Image(filename=str(explain_dir / f"attribute_{a.rank:02d}.gif")))"""),
+    new_code_cell("""shown = selection.attributes[:TOP_K]
+for name in ["index.html", "summary.png", *[f"attribute_{a.rank:02d}.{ext}" for a in shown for ext in ("png", "gif")]]:
+    assert (explain_dir / name).is_file(), name"""),
     new_markdown_cell("""## Sufficiency against the baselines
 Share of decisions that flip when the top-k attributes change together, against k random
 coordinates and Wu et al.'s most class-separating coordinates."""),
@@ -85,6 +105,12 @@ plt.ylim(-0.02, 1.02)
 plt.legend()
 plt.show()
 {m: result[m]["flip_rate"] for m in ("attfind", "wu", "random")}"""),
+    new_code_cell("""for method in ("attfind", "wu", "random"):
+    r = result[method]
+    assert [p["k"] for p in r["curve"]] == list(range(1, TOP_K + 1)) and r["flip_rate"] == r["curve"][-1]["flip_rate"]
+    assert all(0 <= p["flip_rate"] <= 1 for p in r["curve"]) and r["n_pairs"] >= 1
+# flip rates are counts of (image, class) pairs
+assert all(p["flip_rate"] == p["flips"] / result["attfind"]["n_pairs"] for p in result["attfind"]["curve"])"""),
     new_markdown_cell("""## Counterfactual distance as k grows
 The Fréchet distance of the edited images to the real ones (k = 0: the reconstructions): small
 steps mean the counterfactuals stay realistic."""),
@@ -96,6 +122,9 @@ plt.xlabel("k")
 plt.ylabel(name)
 plt.show()
 {k: rec[k] for k in ("agreement", "kl", "l1", name)}"""),
+    new_code_cell("""assert [p["k"] for p in curve] == list(range(TOP_K + 1)) and curve[0][name] == rec[name]
+assert 0 <= rec["agreement"] <= 1 and rec["kl"] >= -1e-6 and rec["l1"] >= 0
+assert rec["n_images"] == records.num_images"""),
     new_markdown_cell("## Per-image explanations"),
     new_code_cell("""for row in range(1 if TINY else 3):
     display(visualize.image_figure(editor, selection, row, top_k=min(5, TOP_K)))"""),
@@ -109,6 +138,12 @@ pack = build_study_pack(RECORDS, out=WORK / "study", checkpoint=CHECKPOINT, clas
                         overwrite=True)
 print(pack.directory, "|", len(pack.key["questions"]), "questions")
 print((pack.directory / "survey_questions.txt").read_text()[:600])"""),
+    new_code_cell("""# Checks: numbered questions of the two studies, at most `questions` of each, and the pack's files.
+numbers = [q["number"] for q in pack.key["questions"]]
+assert numbers == list(range(1, len(numbers) + 1))
+for study in ("classification", "verbal"):
+    assert 1 <= sum(q["study"] == study for q in pack.key["questions"]) <= (2 if TINY else 12), study
+assert (pack.directory / "key.json").is_file() and (pack.directory / "survey_questions.txt").is_file()"""),
 ]
 
 RUN_ATTFIND = [
@@ -147,7 +182,17 @@ records = compute_records(WORK / "records.h5", model.G, model.E, classifier, ima
                           conditioning=model.conditioning, device=DEVICE,
                           meta={"checkpoint": str(CHECKPOINT), "classifier": str(CLASSIFIER), "data": DATA},
                           overwrite=True, progress=True)
-print("effects:", records.effect.shape, "(images, direction, classes, coordinates)")"""),
+print("effects:", records.effect.shape, "(images, direction, coordinates, classes)")"""),
+    new_code_cell("""import numpy as np
+
+# Checks: every image done, one effect per (image, direction, coordinate, class), finite; the
+# extremes are those of the analysed images' own coordinates.
+space = model.G.stylespace()
+assert records.complete and records.num_images == len(images)
+assert records.effect.shape == (len(images), 2, space.size, len(test.class_names))
+assert np.isfinite(records.effect).all() and records.class_names == test.class_names
+analysed = records.styles[:, records.full_index]
+assert (records.style_min == analysed.min(0)).all() and (records.style_max == analysed.max(0)).all()"""),
     new_code_cell("""from stylex.attfind import SelectionOptions, save_selection, select_from_records
 
 selection = select_from_records(records, SelectionOptions(top_k=5))
@@ -155,6 +200,14 @@ save_selection(selection, WORK / "attributes.json", records_path="records.h5")
 for a in selection.attributes:
     print(f"#{a.rank} {a.name:<16} {'to max' if a.direction else 'to min'} -> "
           f"{selection.class_names[a.toward_class]:<8} score {a.score:+.3f}  moves {a.images_moved} images")"""),
+    new_code_cell("""from stylex.attfind import load_selection
+
+assert 1 <= len(selection.attributes) <= 5 and [a.rank for a in selection.attributes] == list(
+    range(1, len(selection.attributes) + 1))
+scores = [a.score for a in selection.attributes]
+assert scores == sorted(scores, reverse=True)
+assert all(0 <= a.coordinate < space.size and a.direction in (0, 1) for a in selection.attributes)
+assert load_selection(WORK / "attributes.json").attributes == selection.attributes  # the file round-trips"""),
 ]
 
 CLASSIFIER_TRAINING = [
@@ -189,14 +242,24 @@ plt.ylabel("accuracy")
 plt.legend()
 plt.show()
 print("test accuracy", report["test_accuracy"])"""),
+    new_code_cell("""assert len(history) == EPOCHS
+assert 0 <= report["test_accuracy"] <= 1 and (WORK / "classifier.pt").is_file()"""),
     new_code_cell("""from stylex.classifiers import evaluate_classifier, load_classifier, shortcut_summary
 from stylex.datasets import open_dataset
 
 clf = load_classifier(WORK / "classifier.pt", DEVICE)
-result = evaluate_classifier(clf, open_dataset(DATA, RESOLUTION, "test"), device=DEVICE)
+test_split = open_dataset(DATA, RESOLUTION, "test")
+result = evaluate_classifier(clf, test_split, device=DEVICE)
 print("confusion (rows: true, columns: predicted):", result["confusion"])
 if "shortcut" in result:  # a world with a planted shortcut: its test split breaks it
     print(shortcut_summary(result["shortcut"]))"""),
+    new_code_cell("""# Checks: the confusion matrix counts every test image once and agrees with the accuracy.
+confusion = result["confusion"]
+assert sum(map(sum, confusion)) == result["n"] == len(test_split)
+assert abs(sum(confusion[i][i] for i in range(len(confusion))) / result["n"] - result["accuracy"]) < 1e-6
+assert clf.class_names == test_split.class_names == result["class_names"]
+if TINY:  # the default world plants a background shortcut, which the test split breaks
+    assert result["shortcut"]["factor"] == "background" and result["shortcut"]["agreement_in_split"] < 1"""),
 ]
 
 

@@ -165,7 +165,9 @@ def test_torchrun_shards_merge_to_the_single_process_records(records_path, run_d
 
     out = tmp_path / "records.h5"
     torchrun = str(Path(sys.executable).parent / "torchrun")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+    # This checkout first, then whatever the caller had (a mutation tool, for one).
+    pythonpath = os.pathsep.join(filter(None, [str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": pythonpath}
     args = attfind_args(run_dir, out, "--discriminator-score")
     args[1] = "--checkpoint"  # torchrun would take --run for its own --run-path
     with socket.socket() as s:  # a free port for the rendezvous
@@ -194,3 +196,79 @@ def test_evaluate_ground_truth_reads_the_world_factors(records_path, tmp_path, c
     first = result["attributes"][0]
     assert set(first["factor_change"]) >= {"smile", "glasses", "background"}
     assert first["dominant_factor"] == max(first["factor_change"], key=first["factor_change"].get)
+
+
+@pytest.fixture(scope="module")
+def keyed_run_dir(run_dir):
+    """A run directory like `run_dir`'s, on the same world, whose generator and classifier make the
+    explanation known (tests/keyed_stylex.py): coordinate `key` of the generator alone decides the
+    image (bright or dark), the classifier file is a hand-set small-cnn that calls bright images
+    "smile", and the key style is a projection of E(x) centred on the six analysed images, so three
+    start as "frown" and three as "smile"."""
+    from keyed_stylex import brightness_small_cnn, make_keyed
+
+    from stylex.classifiers import load_classifier, save_classifier
+    from stylex.commands.attfind import _load_images
+    from stylex.config import NetworkConfig, TrainingConfig, to_dict
+    from stylex.datasets import open_dataset
+    from stylex.training.checkpoint import save_checkpoint
+
+    root = run_dir.parent / "keyed"
+    world = run_dir.parent / "world"
+    clf_path = root / "bright.pt"
+    root.mkdir()
+    save_classifier(clf_path, brightness_small_cnn(), arch="small-cnn", class_names=["frown", "smile"],
+                    input_size=32, normalization=None, arch_kwargs={"width": 4})
+    cfg = NetworkConfig(resolution=32, z_dim=16, w_dim=16, mapping_layers=1, g_channel_base=128, g_channel_max=8,
+                        d_channel_base=128, d_channel_max=8)
+    config = TrainingConfig(network=cfg, data=str(world), classifier=str(clf_path),
+                            classifier_fingerprint=load_classifier(clf_path).fingerprint)
+    torch.manual_seed(1)
+    G, D, E = cfg.build_generator(), cfg.build_discriminator(), cfg.build_encoder()
+    images, _, _ = _load_images(open_dataset(str(world), 32, split="all"), 6, seed=0)  # what attfind analyses
+    with torch.no_grad():
+        w = E.eval()(images)
+    readout = torch.randn(w.shape[1])
+    projection = w @ readout
+    scale = 1 / (projection.std() + 1e-12)
+    centre = float((projection.sort().values[2] + projection.sort().values[3]) / 2)
+    key = make_keyed(G, readout * scale, offset=-centre * float(scale))
+    save_checkpoint(root / "run", {"config": to_dict(config), "G_ema": G.state_dict(), "E_ema": E.state_dict(),
+                                   "D": D.state_dict(), "counters": {"nimg": 0}})
+    return root / "run", key
+
+
+def test_known_explanation_end_to_end(keyed_run_dir, capsys):
+    """attfind, evaluate and explain on the keyed run: the key is found, to its minimum toward
+    frown; it flips every decision; random coordinates and the condition flip none."""
+    from stylex.attfind import load_records
+
+    run, key = keyed_run_dir
+    out = run / "attfind" / "records.h5"
+    assert main(attfind_args(run, out)) == 0
+    records = load_records(out)
+    assert sorted(records.predicted.tolist()) == [0, 0, 0, 1, 1, 1]
+    data = json.loads((out.parent / "attributes.json").read_text())
+    top = data["attributes"][0]
+    assert (top["coordinate"], top["direction_name"], top["toward_class_name"]) == (key, "to_min", "frown")
+    assert top["name"] == records.space.name(key) and top["images_moved"] == 6
+    assert all(a["score"] < 1e-3 for a in data["attributes"][1:])  # nothing else moves the classifier
+
+    capsys.readouterr()
+    assert main(["evaluate", "sufficiency", "--records", str(out), "--top-k", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [c["flips"] for c in result["curve"]] == [6, 6] and result["flip_rate"] == 1.0
+    assert main(["evaluate", "baselines", "--records", str(out), "--top-k", "1", "--seeds", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["attfind"]["flip_rate"] == 1.0
+    # Seeds 0-2 draw one coordinate each out of 56, none of them the key: no flips at all.
+    assert result["random"]["per_seed"] == [0.0, 0.0, 0.0]
+    assert main(["evaluate", "condition", "--records", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["flip_rate_all_styles"] == 0.0  # the keyed generator ignores its condition
+
+    explain = run / "explain"
+    assert main(["explain", "--records", str(out), "--out", str(explain), "--top-k", "1", "--examples", "1",
+                 "--images", "2", "--gif-frames", "3", "--no-progress"]) == 0
+    page = (explain / "index.html").read_text()
+    assert f"<td>{records.space.name(key)}</td><td>to min &rarr; frown</td>" in page

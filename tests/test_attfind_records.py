@@ -178,7 +178,9 @@ print("finished", flush=True)
 def test_resume_after_kill_9_gives_identical_records(tiny, full_run, tmp_path):
     path = tmp_path / "records.h5"
     script = KILL_SCRIPT.format(tests=str(Path(__file__).parent), path=str(path))
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    # This checkout first, then whatever the caller had (a mutation tool, for one).
+    pythonpath = os.pathsep.join(filter(None, [str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": pythonpath}
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
     lines = []
     for line in proc.stdout:
@@ -217,3 +219,72 @@ def test_other_settings_are_refused(tiny, full_run):
         run_records(full_run.path, tiny, shift=0.5)
     with pytest.raises(StylexError, match="does not exist"):
         load_records(full_run.path.with_name("missing.h5"))
+
+
+class Killed(BaseException):
+    """Raised by the instrumented HDF5 calls to stop a run at a chosen write or flush."""
+
+
+def instrument_writes(monkeypatch, kill_at=None):
+    """Log every row write (dataset name) and flush of the records loop; raise Killed instead of
+    performing I/O event number `kill_at` (1-based). Returns the log."""
+    import h5py
+
+    log = []
+    write, flush = h5py.Dataset.__setitem__, h5py.File.flush
+
+    def event(what):
+        log.append(what)
+        if kill_at is not None and len(log) == kill_at:
+            raise Killed(what)
+
+    def logged_write(self, key, value):
+        event(self.name.lstrip("/"))
+        return write(self, key, value)
+
+    def logged_flush(self):
+        event("flush")
+        return flush(self)
+
+    monkeypatch.setattr(h5py.Dataset, "__setitem__", logged_write)
+    monkeypatch.setattr(h5py.File, "flush", logged_flush)
+    return log
+
+
+def test_each_row_is_flushed_before_its_done_flag_and_the_flag_is_flushed(tiny, tmp_path, monkeypatch):
+    log = instrument_writes(monkeypatch)
+    run_records(tmp_path / "records.h5", tiny, discriminator=lambda img, c: img.mean(dim=[1, 2, 3]))
+    # Per image: its data rows, a flush, then the done flag and a flush; nothing else in between.
+    per_image = ["effect", "disc_effect", "flush", "done", "flush"]
+    assert log == per_image * 6
+    log.clear()
+    run_records(tmp_path / "taylor.h5", tiny, method="taylor", candidates=2)
+    assert log == ["computed", "effect", "flush", "done", "flush"] * 6
+
+
+def test_no_interruption_leaves_a_done_row_without_its_data(tiny, full_run, tmp_path, monkeypatch):
+    """Stop the run at each write and flush of the first two images in turn (a Python exception: the
+    file is then closed normally, so everything written so far reaches it, the most a late kill can
+    leave), and check that every row marked done holds its final effects; then resume to the end."""
+    pristine = tmp_path / "pristine.h5"
+    with monkeypatch.context() as m:
+        instrument_writes(m, kill_at=1)
+        with pytest.raises(Killed):
+            run_records(pristine, tiny)
+    assert not load_records(pristine, require_complete=False).done.any()
+    events_per_image = 4  # effect, flush, done, flush
+    for kill_at in range(1, 2 * events_per_image + 1):
+        path = tmp_path / f"killed_at_{kill_at}.h5"
+        path.write_bytes(pristine.read_bytes())
+        with monkeypatch.context() as m:
+            log = instrument_writes(m, kill_at=kill_at)
+            with pytest.raises(Killed):
+                run_records(path, tiny)
+        partial = load_records(path, require_complete=False)
+        for i in np.flatnonzero(partial.done):
+            np.testing.assert_array_equal(partial.effect[i], full_run.effect[i],
+                                          err_msg=f"row {i} done without its data (stopped at {log[-1]})")
+        assert partial.done.sum() == log.count("done") - (log[-1] == "done")
+        resumed = run_records(path, tiny)
+        assert resumed.complete
+        np.testing.assert_array_equal(load_records(path).effect, full_run.effect)

@@ -30,9 +30,10 @@ clamped to [-1, 1] before the classifier sees it, as `Editor` renders it for the
 
 Everything but `effect`, `disc_effect` and `done` is written once, to a temporary file that is
 renamed into place, so a file that exists is always complete up to its done mask. Afterwards only
-rows of preallocated fixed-size datasets are overwritten (no HDF5 metadata changes), an image's
-row before its done flag, with a flush after each image. A run killed at any moment (even with
-kill -9) resumes at the first image not done and ends with the same records.
+rows of preallocated fixed-size datasets are overwritten (no HDF5 metadata changes): an image's
+rows are written and flushed before its done flag is set and flushed, so a done flag on disk
+always has its data beside it (tests/test_attfind_records.py stops a run at every write and flush).
+A run killed at any moment (even with kill -9) resumes at the first image not done and ends with the same records.
 """
 
 from __future__ import annotations
