@@ -130,7 +130,7 @@ class TrainingConfig:
     rec_perceptual: float = 0.1  # a_p: weight of the perceptual distance of x' and x
     rec_w: float = 0.1  # a_w: weight of L1(E(x'), E(x))
     cls_weight: float = 1.0  # weight of KL(C(x) || C(x'))
-    perceptual: str = "lpips"  # lpips | classifier | none
+    perceptual: str = "ssim"  # one of PERCEPTUAL_KINDS (above): the structure-aware reconstruction distance
     conditioning: str = "probs"  # probs (softmax of C) | logits
     alternate: bool = True  # alternate encoder and noise G steps (False: both in every step)
     encoder_only: bool = False  # train G only on reconstructions (no noise steps)

@@ -28,16 +28,6 @@ EXTRA = {
 }
 
 
-@pytest.fixture
-def perceptual_flags():
-    """default perceptual must work offline: `stylex train` as the README writes it has no
-    --perceptual flag. While the default is still lpips (a package plus downloaded weights), this
-    adds `--perceptual none`; once the default runs offline it adds nothing (delete it then)."""
-    from stylex.config import training_preset
-
-    return ["--perceptual", "none"] if training_preset("cpu-32").perceptual == "lpips" else []
-
-
 def readme_section() -> str:
     text = README.read_text()
     return text.split("## Explain your own classifier\n", 1)[1].split("\n## ", 1)[0]
@@ -75,14 +65,13 @@ def test_readme_lists_the_flags_this_test_adds():
     section = readme_section()
     for flags in EXTRA.values():
         assert " ".join(flags) in section
-    assert "--perceptual none" in section
     commands = readme_commands()
     assert [c[:2] for c in commands] == [["stylex", "doctor"], ["stylex", "train"], ["stylex", "attfind"],
                                          ["stylex", "explain"], ["mv", "runs/mine"], ["stylex", "explain"]]
 
 
 @pytest.mark.parametrize("kind,name", [("torchscript", "clf.pt"), ("exported", "clf.pt2")])
-def test_readme_path_with_a_foreign_classifier(kind, name, perceptual_flags, tmp_path, monkeypatch, capsys,
+def test_readme_path_with_a_foreign_classifier(kind, name, tmp_path, monkeypatch, capsys,
                                                recwarn):
     from stylex.attfind import load_context
 
@@ -99,7 +88,7 @@ def test_readme_path_with_a_foreign_classifier(kind, name, perceptual_flags, tmp
             continue
         assert command[0] == "stylex"
         args = ["data" if a == "DATA" else name if a == "clf.pt" else a for a in command[1:]]
-        args += EXTRA.get(args[0], []) + (perceptual_flags if args[0] == "train" else [])
+        args += EXTRA.get(args[0], [])
         assert main(args) == 0, args
         captured = capsys.readouterr()
         outputs.append((args[0], captured.out, captured.err))
@@ -146,7 +135,7 @@ def test_readme_path_with_a_foreign_classifier(kind, name, perceptual_flags, tmp
     assert ctx.records.class_names == ctx.selection.class_names == names
 
 
-def test_csv_data_spec_gives_its_label_names(perceptual_flags, tmp_path, monkeypatch, capsys):
+def test_csv_data_spec_gives_its_label_names(tmp_path, monkeypatch, capsys):
     """A CSV data spec: its label strings become the class names (dry run: the resolved config)."""
     make_foreign_classifier(tmp_path / "clf.pt2", "exported")
     rows = []
@@ -159,6 +148,6 @@ def test_csv_data_spec_gives_its_label_names(perceptual_flags, tmp_path, monkeyp
     (tmp_path / "flat" / "labels.csv").write_text("filename,label\n" + "\n".join(rows) + "\n")
     monkeypatch.chdir(tmp_path)
     args = ["train", "--data", "csv:flat:labels.csv", "--classifier", "clf.pt2", "--out", "runs/csv", "--dry-run",
-            "--resolution", "16", *perceptual_flags]
+            "--resolution", "16"]
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["class_names"] == ["APPLES", "PEARS"]

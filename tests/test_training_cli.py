@@ -66,8 +66,9 @@ def test_lpips_fails_before_anything_is_written(files, capsys, monkeypatch):
     assert main(args + ["--perceptual", "lpips"]) == 2
     err = capsys.readouterr().err
     assert "lpips" in err and "--perceptual classifier" in err and "--perceptual none" in err
-    assert main(args) == 2  # lpips is the default
     assert not (root / "lpips").exists()
+    assert main(args + ["--dry-run"]) == 0  # the default (ssim) needs no package and no weights
+    assert '"perceptual": "ssim"' in capsys.readouterr().out
 
 
 def test_readme_preset_table_matches_the_presets():

@@ -69,7 +69,7 @@ def test_feature_distance():
 
 def test_lpips_missing_package_fails_with_alternatives(monkeypatch):
     monkeypatch.setitem(sys.modules, "lpips", None)  # import lpips -> ImportError
-    with pytest.raises(StylexError, match="lpips.*--perceptual classifier.*--perceptual none"):
+    with pytest.raises(StylexError, match="lpips.*--perceptual ssim.*--perceptual classifier.*--perceptual none"):
         losses.check_lpips_available()
 
 

@@ -156,8 +156,9 @@ def laplacian_distance(a: torch.Tensor, b: torch.Tensor, levels: int = 3) -> tor
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # what torchvision's AlexNet_Weights.IMAGENET1K_V1 loads
 PERCEPTUAL_ALTERNATIVES = (
-    "offline alternatives: --perceptual ssim (structural similarity, the default), laplacian (L1 of "
-    "Laplacian-pyramid bands), classifier (distances of the frozen classifier's features) or none"
+    "offline alternatives: --perceptual ssim (structural similarity, the default), --perceptual laplacian "
+    "(L1 of Laplacian-pyramid bands), --perceptual classifier (distances of the frozen classifier's features) "
+    "or --perceptual none"
 )
 
 
