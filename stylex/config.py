@@ -134,6 +134,10 @@ class TrainingConfig:
     conditioning: str = "probs"  # probs (softmax of C) | logits
     alternate: bool = True  # alternate encoder and noise G steps (False: both in every step)
     encoder_only: bool = False  # train G only on reconstructions (no noise steps)
+    # Autoencoder warm-up: the first this many kimg train only G and E, on the reconstruction terms
+    # (no D, no classifier KL, no noise steps), so G can draw the features before a KL term can be
+    # met by changes nobody sees. 0 = off (the paper's method).
+    warmup_kimg: float = 0.0
     style_mixing: float = 0.9  # probability of style mixing on noise steps
     ema_kimg: float = 10.0  # EMA half-life of G and E in thousands of images
     ema_rampup: float = 0.05  # EMA half-life is at most this fraction of images seen (0 = off)

@@ -146,3 +146,22 @@ def test_encoder_starts_in_the_mapping_region():
         w_map, w_enc = G.mapping(torch.randn(4096, G.z_dim)), E(images)
     assert (w_enc.mean(0) - w_map.mean(0)).abs().max() < 1e-4 + 0.1 * w_map.std(0).mean()
     assert w_enc.std(0).mean().item() == pytest.approx(w_map.std(0).mean().item(), rel=0.15)
+
+
+def test_warmup_trains_only_the_autoencoder_then_the_full_objective(tmp_path):
+    """During --warmup-kimg only G and E learn, from the reconstruction terms: D and the mapping
+    network stay as they were and no KL or adversarial term is computed; afterwards StylEx's
+    alternation starts with an encoder step."""
+    trainer = _trainer(tmp_path, batch=4, warmup_kimg=0.008, pl_weight=0.0)  # 2 warm-up iterations
+    d_before, mapping_before = _params(trainer.D), _params(trainer.G.mapping)
+    for _ in range(2):
+        e_before = _params(trainer.E)
+        trainer.iteration()
+        assert _changed(e_before, trainer.E)
+    assert not _changed(d_before, trainer.D) and not _changed(mapping_before, trainer.G.mapping)
+    assert trainer.counters["d_steps"] == 0 and trainer.counters["nimg"] == 8
+    assert trainer._stats["G/kl"][0] == 0 and trainer._stats["G/adv_enc"][0] == 0
+    assert trainer._stats["G/rec_l1"][0] > 0
+    trainer.iteration()  # the warm-up is over
+    assert _changed(d_before, trainer.D) and trainer.counters["d_steps"] == 1
+    assert trainer._stats["G/kl"][0] > 0

@@ -204,3 +204,29 @@ def test_clamp_images_has_zero_gradient_outside_the_range():
     y.sum().backward()
     assert y.tolist() == [-1.0, -0.5, 0.5, 1.0]
     assert x.grad.tolist() == [0.0, 1.0, 1.0, 0.0]
+
+
+def test_ssim_distance_is_zero_for_equal_images_and_weighs_small_structures():
+    from stylex.training.losses import l1, ssim_distance
+
+    face = torch.full((1, 3, 32, 32), 0.2)
+    face[:, :, 22, 12:20] = -0.8  # a thin dark mouth of 8 pixels
+    assert float(ssim_distance(face, face)) < 1e-6
+    no_mouth = face.clone()
+    no_mouth[:, :, 22, 12:20] = 0.2
+    # A uniform brightness change with the same L1 as removing the mouth.
+    brighter = face + float(l1(face, no_mouth))
+    assert abs(float(l1(face, brighter)) - float(l1(face, no_mouth))) < 1e-6
+    assert float(ssim_distance(no_mouth, face)) > 5 * float(ssim_distance(brighter, face))
+
+
+def test_laplacian_distance_counts_each_band_once():
+    from stylex.training.losses import laplacian_distance
+
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert float(laplacian_distance(x, x)) == 0
+    # A constant offset lives only in the coarsest band: the distance is the offset.
+    assert abs(float(laplacian_distance(x + 0.3, x)) - 0.3) < 1e-5
+    # A one-pixel checkerboard lives in the finest band, which weighs as much as the coarse image.
+    checker = (torch.arange(32).view(1, -1) + torch.arange(32).view(-1, 1)) % 2 * 0.2 - 0.1
+    assert float(laplacian_distance(x + checker, x)) > 0.09

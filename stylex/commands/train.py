@@ -48,6 +48,8 @@ _FLAGS = [
      "package and AlexNet weights), classifier (the explained classifier's own features: it cannot stop an "
      "invisible solution) or none"),
     ("--conditioning", "conditioning", str, "condition from the classifier: probs (softmax) or logits"),
+    ("--warmup-kimg", "warmup_kimg", float, "autoencoder warm-up: the first this many kimg train only G and E "
+     "on the reconstruction terms (no D, no classifier KL, no noise steps); 0 = off, the paper's method"),
     ("--style-mixing", "style_mixing", float, "probability of style mixing on noise steps"),
     ("--ema-kimg", "ema_kimg", float, "EMA half-life of G and E in thousands of images"),
     ("--ema-rampup", "ema_rampup", float, "EMA half-life at most this fraction of images seen (0 = off)"),

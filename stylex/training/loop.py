@@ -315,6 +315,9 @@ class Trainer:
         gain = self.loss_scale / self.rounds
         reals = [self._next_real() for _ in range(self.rounds)]
 
+        if counters["nimg"] < cfg.warmup_kimg * 1000:
+            self._warmup_iteration(reals, gain)
+            return
         kinds = self._g_kinds()
         t0 = time.perf_counter()
         self._set_trainable(self.G, self.E)
@@ -369,6 +372,22 @@ class Trainer:
         self._update_ema()
         counters["iteration"] += 1
         counters["nimg"] += cfg.batch
+
+    def _warmup_iteration(self, reals, gain: float) -> None:
+        """An autoencoder warm-up iteration: one G+E step on the reconstruction terms only."""
+        t0 = time.perf_counter()
+        self._set_trainable(self.G, self.E)
+        total = 0.0
+        for real in reals:
+            stats, value, _ = self.loss.encoder_phase(real, gain, warmup=True)
+            total = total + value / self.rounds
+            self._record(stats)
+        self._apply([self.G, self.E], [self.opt_G, self.opt_E], total)
+        self.counters["g_steps"] += 1
+        self._time("warmup", time.perf_counter() - t0)
+        self._update_ema()
+        self.counters["iteration"] += 1
+        self.counters["nimg"] += self.cfg.batch
 
     @torch.no_grad()
     def _update_ema(self) -> None:

@@ -282,19 +282,27 @@ class StylexLoss:
 
     # -- phases ---------------------------------------------------------------------------------
 
-    def encoder_phase(self, real: RealBatch, gain: float):
-        """Reconstruction step: returns (stats, total loss, detached reconstructions for D)."""
+    def encoder_phase(self, real: RealBatch, gain: float, warmup: bool = False):
+        """Reconstruction step: returns (stats, total loss, detached reconstructions for D).
+
+        warmup: the autoencoder warm-up (TrainingConfig.warmup_kimg): only the reconstruction
+        terms; neither D nor the classifier sees x', so the KL term cannot be met invisibly before
+        G and E can draw the features at all.
+        """
         cfg = self.cfg
         with self.autocast():
             w = self.run_E(real.img)
             fake = self.synthesis(self.G.styles(w, real.c), noise_mode="random")
-            fake_logits = self.C(clamp_images(fake))
-            adv = generator_adversarial(self.run_D(self.augment(fake), real.d_c).float(), cfg.adv_loss)
+            zero = fake.new_zeros(())
+            if warmup:
+                adv = kl = zero
+            else:
+                adv = generator_adversarial(self.run_D(self.augment(fake), real.d_c).float(), cfg.adv_loss)
+                kl = kl_divergence(real.logits, self.C(clamp_images(fake)))
             rec_x = l1(fake, real.img)
             rec_p = self._perceptual(fake, real)
             # E(x) is the target, not a variable: moving it toward E(x') would reward a constant encoder.
-            rec_w = l1(self.run_E(fake), w.detach()) if cfg.rec_w else fake.new_zeros(())
-            kl = kl_divergence(real.logits, fake_logits)
+            rec_w = l1(self.run_E(fake), w.detach()) if cfg.rec_w else zero
         loss = adv + cfg.rec_l1 * rec_x + cfg.rec_perceptual * rec_p + cfg.rec_w * rec_w + cfg.cls_weight * kl
         (loss * gain).backward()
         stats = {"G/adv_enc": adv, "G/rec_l1": rec_x, "G/rec_perceptual": rec_p, "G/rec_w": rec_w, "G/kl": kl}
