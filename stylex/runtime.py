@@ -1,13 +1,15 @@
-"""Run-time plumbing shared by every stage: device choice, seeding, atomic file writes."""
+"""Run-time plumbing shared by every stage: device choice, seeding, batching, atomic file writes."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import pickle
 import random
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -44,40 +46,56 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write a file so that readers see either the old complete file or the new complete one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def in_batches(items, batch: int) -> Iterator:
+    """Consecutive slices items[i : i + batch] of a tensor (or anything sliceable with a len)."""
+    for start in range(0, len(items), batch):
+        yield items[start : start + batch]
 
 
-def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    """torch.save through a temporary file and os.replace (never a half-written file in place)."""
+def map_batches(fn, items: torch.Tensor, batch: int) -> torch.Tensor:
+    """`fn` on each slice of `in_batches(items, batch)`, the results concatenated along dim 0 (an
+    empty input gives an empty tensor)."""
+    parts = [fn(part) for part in in_batches(items, batch)]
+    return torch.cat(parts) if parts else torch.empty(0)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Write a file so that readers see either the old complete file or the new complete one.
+
+    Yields a temporary path beside `path` (`.NAME.XXXX.tmp`, same folder so the rename stays on one
+    file system) for the caller to write; when the block ends without an exception the temporary
+    file is fsynced and renamed over `path` (os.replace); on any exception it is deleted and the
+    exception propagates. Every atomic write of stylex goes through here.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        try:
-            torch.save(obj, tmp)
-        except RuntimeError as exc:  # torch reports a failed write (e.g. a full disk) as RuntimeError
-            raise OSError(errno.EIO, f"writing failed, is the disk full? ({str(exc).splitlines()[0][:200]})",
-                          str(path)) from exc
+        yield Path(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` atomically (see `atomic_output`)."""
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    """torch.save through `atomic_output` (never a half-written file in place)."""
+    with atomic_output(path) as tmp:
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as exc:  # torch reports a failed write (e.g. a full disk) as RuntimeError
+            raise OSError(errno.EIO, f"writing failed, is the disk full? ({str(exc).splitlines()[0][:200]})",
+                          str(path)) from exc
 
 
 def check_writable_dir(path: str | os.PathLike, flag: str) -> Path:
