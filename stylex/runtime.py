@@ -46,6 +46,68 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+@contextlib.contextmanager
+def cuda_math(tf32: bool, benchmark: bool = True) -> Iterator[None]:
+    """TF32 matmuls/convolutions and the cuDNN autotuner set for the block only; the caller's
+    settings (process-wide torch.backends flags) are restored when it ends."""
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    saved = matmul.allow_tf32, cudnn.allow_tf32, cudnn.benchmark
+    matmul.allow_tf32 = cudnn.allow_tf32 = tf32
+    cudnn.benchmark = benchmark
+    try:
+        yield
+    finally:
+        matmul.allow_tf32, cudnn.allow_tf32, cudnn.benchmark = saved
+
+
+def _global_rng_state(device: torch.device) -> tuple:
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return torch.get_rng_state(), cuda, np.random.get_state(), random.getstate()
+
+
+def _set_global_rng_state(state: tuple, device: torch.device) -> None:
+    cpu, cuda, numpy_state, python_state = state
+    torch.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state(cuda, device)
+    np.random.set_state(numpy_state)
+    random.setstate(python_state)
+
+
+class RngStreams:
+    """The global random generators (torch's CPU one and `device`'s CUDA one, NumPy's, Python's)
+    as one owner's private streams.
+
+    Code that draws from the global generators (network initialisation, torch.randn without a
+    generator, random noise inputs) runs inside `with streams:`. On entering, the generators take
+    the owner's states (the first time: whatever the block seeds them with); on leaving, the
+    owner's states are kept and the caller's are put back. So the owner's numbers are exactly those
+    of code that seeds the globals and draws from them directly, and neither side disturbs the
+    other's. Blocks may nest (only the outermost swaps).
+    """
+
+    def __init__(self, device: torch.device | str = "cpu"):
+        self.device = torch.device(device)
+        self.state: tuple | None = None  # the owner's states between blocks (None: not started)
+        self._depth, self._caller = 0, None
+
+    def __enter__(self):
+        if self._depth == 0:
+            self._caller = _global_rng_state(self.device)
+            if self.state is not None:
+                _set_global_rng_state(self.state, self.device)
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        self._depth -= 1
+        if self._depth == 0:
+            self.state = _global_rng_state(self.device)
+            _set_global_rng_state(self._caller, self.device)
+            self._caller = None
+        return False
+
+
 def in_batches(items, batch: int) -> Iterator:
     """Consecutive slices items[i : i + batch] of a tensor (or anything sliceable with a len)."""
     for start in range(0, len(items), batch):
