@@ -1,4 +1,4 @@
-"""Measured numbers for an AttFind result (stylex-method.md section 5). Every function returns a
+"""Measured numbers for an AttFind result (docs/METHOD.md section 5). Every function returns a
 JSON-ready dict that states its sample size.
 
 - `sufficiency`: change the top-k attributes together, each in the direction that pushes toward

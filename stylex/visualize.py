@@ -1,7 +1,7 @@
 """Figures of an AttFind result: attribute panels, sweep GIFs, a Figure-4-like summary, per-image
 explanations and an index.html that shows them all.
 
-How examples are picked (stylex-method.md section 4): for an attribute moving coordinate k toward
+How examples are picked (docs/METHOD.md section 4.8): for an attribute moving coordinate k toward
 class y, the candidates are the images the classifier does not put in y, ordered by how far their
 coordinate is from the extreme the edit moves to; the [original | changed] pairs whose
 probability of y rises by at least `min_change` are kept, in that order (if too few qualify, the
