@@ -31,16 +31,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from stylex import maths
 from stylex.attfind.editor import Editor
 from stylex.attfind.selection import Selection
-from stylex.maths import (
-    clamp_images,
-    condition_from_logits,
-    frechet_distance,
-    inception_fid,
-    inception_fid_available,
-    kl_divergence,
-)
 from stylex.runtime import in_batches, map_batches
 
 # (target class, source class) -> (coordinate, direction) edits, best first.
@@ -170,8 +163,8 @@ def classifier_specificity(runs: dict[str, tuple], top_k: int = 10) -> dict:
 def _frechet(real: torch.Tensor, fake: torch.Tensor, editor: Editor) -> tuple[str, float]:
     """Inception FID when its weights are available offline, else the Fréchet distance of the
     classifier's penultimate features (named so it is never mistaken for FID)."""
-    if inception_fid_available():
-        return "fid", inception_fid(real.to(editor.device), fake.to(editor.device))
+    if maths.inception_fid_available():
+        return "fid", maths.inception_fid(real.to(editor.device), fake.to(editor.device))
 
     extract = getattr(editor.classifier, "features", editor.classifier)  # plain callables: their logits
 
@@ -179,7 +172,7 @@ def _frechet(real: torch.Tensor, fake: torch.Tensor, editor: Editor) -> tuple[st
         with torch.no_grad():
             return map_batches(lambda x: extract(x.to(editor.device)).float().cpu(), images, editor.batch)
 
-    return "fd_classifier", frechet_distance(features(real), features(fake))
+    return "fd_classifier", maths.frechet_distance(features(real), features(fake))
 
 
 def reconstruction(editor: Editor, selection: Selection | None = None, top_k: int = 10) -> dict:
@@ -191,7 +184,7 @@ def reconstruction(editor: Editor, selection: Selection | None = None, top_k: in
     name, fd = _frechet(real, rec, editor)
     out = {"what": "reconstruction", "n_images": len(real),
            "agreement": float((real_logits.argmax(1) == rec_logits.argmax(1)).float().mean()),
-           "kl": float(kl_divergence(real_logits, rec_logits)),
+           "kl": float(maths.kl_divergence(real_logits, rec_logits)),
            "l1": float((rec - real).abs().mean()), name: fd}
     if selection is not None:
         predicted = rec_logits.argmax(1).numpy()
@@ -321,8 +314,8 @@ def fidelity(G, E, classifier, images: torch.Tensor, oracle, conditioning: str =
     for x in in_batches(images, batch):
         x = x.to(device)
         logits = classifier(x).float()
-        c = condition_from_logits(logits, conditioning)
-        rec = clamp_images(G.synthesis(G.styles(E(x), c)))
+        c = maths.condition_from_logits(logits, conditioning)
+        rec = maths.clamp_images(G.synthesis(G.styles(E(x), c)))
         agree += int((classifier(rec).float().argmax(1) == logits.argmax(1)).sum())
         l1_sum += float((rec - x).abs().mean(dim=[1, 2, 3]).sum())
         recs.append(rec.cpu())
@@ -339,7 +332,7 @@ def fidelity(G, E, classifier, images: torch.Tensor, oracle, conditioning: str =
         for start in range(0, samples, batch):
             c = c_all[pick[start : start + batch].to(c_all.device)]
             z = torch.randn(len(c), G.z_dim, device=device, generator=gen)
-            fakes.append(clamp_images(G.synthesis(G.styles(G.mapping(z), c))).cpu())
+            fakes.append(maths.clamp_images(G.synthesis(G.styles(G.mapping(z), c))).cpu())
         probs = oracle.probabilities(torch.cat(fakes))
         out["sample_confidence"] = {f: float(p.max(1).values.mean()) for f, p in probs.items()}
         out["num_samples"] = samples
