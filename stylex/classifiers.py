@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stylex.errors import StylexError
-from stylex.runtime import atomic_torch_save, safe_torch_load
+from stylex.runtime import atomic_torch_save, map_batches, safe_torch_load
 
 FORMAT = "stylex-classifier"
 FORMAT_VERSION = 1
@@ -243,8 +243,7 @@ class FrozenClassifier(nn.Module):
     def predict(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """Predicted class indices, batched, without gradients."""
         device = self.prep.mean.device
-        return torch.cat([self(images[i : i + batch_size].to(device)).argmax(1).cpu()
-                          for i in range(0, len(images), batch_size)])
+        return map_batches(lambda x: self(x.to(device)).argmax(1).cpu(), images, batch_size)
 
 
 def save_classifier(path: str | Path, net: StagedNet, *, arch: str, class_names: list[str],
@@ -449,8 +448,7 @@ def check_finite_outputs(clf, images: torch.Tensor, names: list, batch_size: int
     file and the images (`names[i]` for row i) where any logit is NaN or infinite, since such outputs
     would silently poison training, AttFind effects or accuracy numbers."""
     device = next((t.device for t in clf.buffers()), images.device)
-    logits = torch.cat([clf(images[i : i + batch_size].to(device)).float().cpu()
-                        for i in range(0, len(images), batch_size)])
+    logits = map_batches(lambda x: clf(x.to(device)).float().cpu(), images, batch_size)
     check_finite_logits(clf, logits, names)
     return logits
 

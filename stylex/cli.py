@@ -83,5 +83,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def prepare_folder_main(script: str, argv: list[str] | None = None) -> int:
+    """What every `data/NAME/prepare.py` runs: `stylex prepare NAME --out data/NAME/prepared ARGS`,
+    NAME being the name of the script's folder and ARGS the script's own arguments."""
+    from pathlib import Path
+
+    folder = Path(script).resolve().parent
+    argv = sys.argv[1:] if argv is None else argv
+    return main(["prepare", folder.name, "--out", str(folder / "prepared"), *argv])
+
+
 if __name__ == "__main__":
     sys.exit(main())

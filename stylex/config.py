@@ -125,7 +125,7 @@ class TrainingConfig:
     pl_interval: int = 4  # lazy path length: every this many G steps
     pl_batch_shrink: int = 2  # path-length batch = micro-batch / this
     pl_decay: float = 0.01  # moving-average speed of the path-length target
-    # The StylEx objective (stylex-method.md section 3).
+    # The StylEx objective (docs/METHOD.md section 3).
     rec_l1: float = 1.0  # a_x: weight of L1(x', x)
     rec_perceptual: float = 0.1  # a_p: weight of the perceptual distance of x' and x
     rec_w: float = 0.1  # a_w: weight of L1(E(x'), E(x))

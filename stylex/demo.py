@@ -20,12 +20,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from stylex.errors import StylexError
+from stylex.shipped import find_shipped, shipped_dir
 
 LABEL = "smile"
 SHORTCUT = ("background", 1.0)  # at 0.95 a small CNN still reads the (easy) mouth; at 1.0 it may not
 RUNS = ("clean", "shortcut")
 # The shipped demo model (models/README.md): classifier, inference-only StylEx checkpoint, AttFind result.
-SHIPPED_DIR = Path(__file__).resolve().parents[1] / "models" / "world-smile"
+SHIPPED_DIR = shipped_dir()  # $STYLEX_MODELS or the source checkout's models/ (stylex/shipped.py)
 
 
 @dataclass(frozen=True)
@@ -235,16 +236,13 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 
     return report
 
 
-def load_shipped(device: str = "cpu", folder: str | Path = SHIPPED_DIR):
-    """The AttFind context (records, G, classifier, attributes) of the shipped demo model, its files
-    found beside the records wherever the repository is (models/world-smile in a source checkout)."""
+def load_shipped(device: str = "cpu", folder: str | Path | None = None):
+    """The AttFind context (records, G, classifier, attributes) of the shipped demo model, from
+    `folder`, else $STYLEX_MODELS, else the source checkout's models/ (`stylex.shipped.find_shipped`)."""
     from stylex.attfind import load_context
 
-    folder = Path(folder)
+    folder = find_shipped(path=folder)
     records = folder / "attfind" / "records.h5"
-    if not records.is_file():
-        raise StylexError(f"the shipped model is not at {folder} (no attfind/records.h5); it is in the source "
-                          "repository's models/ folder, or pass the folder of a copy")
     return load_context(records, device, checkpoint=folder / "stylex.pt", classifier=folder / "classifier.pt")
 
 

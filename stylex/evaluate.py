@@ -1,4 +1,4 @@
-"""Measured numbers for an AttFind result (stylex-method.md section 5). Every function returns a
+"""Measured numbers for an AttFind result (docs/METHOD.md section 5). Every function returns a
 JSON-ready dict that states its sample size.
 
 - `sufficiency`: change the top-k attributes together, each in the direction that pushes toward
@@ -31,8 +31,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from stylex import maths
 from stylex.attfind.editor import Editor
 from stylex.attfind.selection import Selection
+from stylex.runtime import in_batches, map_batches
 
 # (target class, source class) -> (coordinate, direction) edits, best first.
 EditPicker = Callable[[int, int], list[tuple[int, int]]]
@@ -161,33 +163,28 @@ def classifier_specificity(runs: dict[str, tuple], top_k: int = 10) -> dict:
 def _frechet(real: torch.Tensor, fake: torch.Tensor, editor: Editor) -> tuple[str, float]:
     """Inception FID when its weights are available offline, else the Fréchet distance of the
     classifier's penultimate features (named so it is never mistaken for FID)."""
-    from stylex.training.metrics import frechet_distance, inception_fid, inception_fid_available
-
-    if inception_fid_available():
-        return "fid", inception_fid(real.to(editor.device), fake.to(editor.device))
+    if maths.inception_fid_available():
+        return "fid", maths.inception_fid(real.to(editor.device), fake.to(editor.device))
 
     extract = getattr(editor.classifier, "features", editor.classifier)  # plain callables: their logits
 
     def features(images):
         with torch.no_grad():
-            return torch.cat([extract(images[i : i + editor.batch].to(editor.device)).float().cpu()
-                              for i in range(0, len(images), editor.batch)])
+            return map_batches(lambda x: extract(x.to(editor.device)).float().cpu(), images, editor.batch)
 
-    return "fd_classifier", frechet_distance(features(real), features(fake))
+    return "fd_classifier", maths.frechet_distance(features(real), features(fake))
 
 
 def reconstruction(editor: Editor, selection: Selection | None = None, top_k: int = 10) -> dict:
     """Reconstruction quality of the analysed images, and the Fréchet distance of counterfactuals
     (the top-k attributes applied, toward the other class) as k grows (k = 0 is the reconstructions)."""
-    from stylex.training.losses import kl_divergence
-
     real = editor.real_images()
     rec = editor.base_images()
     real_logits, rec_logits = editor.logits(real), editor.logits(rec)
     name, fd = _frechet(real, rec, editor)
     out = {"what": "reconstruction", "n_images": len(real),
            "agreement": float((real_logits.argmax(1) == rec_logits.argmax(1)).float().mean()),
-           "kl": float(kl_divergence(real_logits, rec_logits)),
+           "kl": float(maths.kl_divergence(real_logits, rec_logits)),
            "l1": float((rec - real).abs().mean()), name: fd}
     if selection is not None:
         predicted = rec_logits.argmax(1).numpy()
@@ -312,15 +309,13 @@ def fidelity(G, E, classifier, images: torch.Tensor, oracle, conditioning: str =
         conditioning: `probs` or `logits`, as the run was trained.
         samples: noise samples for `sample_confidence` (0 skips it).
     """
-    from stylex.training.losses import condition_from_logits
-
     device = next(G.parameters()).device
     recs, agree, l1_sum, conditions = [], 0, 0.0, []
-    for start in range(0, len(images), batch):
-        x = images[start : start + batch].to(device)
+    for x in in_batches(images, batch):
+        x = x.to(device)
         logits = classifier(x).float()
-        c = condition_from_logits(logits, conditioning)
-        rec = G.synthesis(G.styles(E(x), c)).clamp(-1, 1)
+        c = maths.condition_from_logits(logits, conditioning)
+        rec = maths.clamp_images(G.synthesis(G.styles(E(x), c)))
         agree += int((classifier(rec).float().argmax(1) == logits.argmax(1)).sum())
         l1_sum += float((rec - x).abs().mean(dim=[1, 2, 3]).sum())
         recs.append(rec.cpu())
@@ -337,7 +332,7 @@ def fidelity(G, E, classifier, images: torch.Tensor, oracle, conditioning: str =
         for start in range(0, samples, batch):
             c = c_all[pick[start : start + batch].to(c_all.device)]
             z = torch.randn(len(c), G.z_dim, device=device, generator=gen)
-            fakes.append(G.synthesis(G.styles(G.mapping(z), c)).clamp(-1, 1).cpu())
+            fakes.append(maths.clamp_images(G.synthesis(G.styles(G.mapping(z), c))).cpu())
         probs = oracle.probabilities(torch.cat(fakes))
         out["sample_confidence"] = {f: float(p.max(1).values.mean()) for f, p in probs.items()}
         out["num_samples"] = samples

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stylex.errors import StylexError
-from stylex.runtime import atomic_torch_save, safe_torch_load
+from stylex.runtime import atomic_torch_save, in_batches, safe_torch_load
 from stylex.world import FACTORS, WORLD_VERSION, render, sample_factors
 
 ORACLE_RESOLUTION = 32
@@ -106,7 +106,7 @@ class FactorOracle(nn.Module):
     def probabilities(self, images: torch.Tensor, batch_size: int = 512) -> dict[str, torch.Tensor]:
         """Softmax per factor, batched, on CPU: name -> [N, cardinality]."""
         device = next(self.net.parameters()).device
-        parts = [self(images[i : i + batch_size].to(device)) for i in range(0, len(images), batch_size)]
+        parts = [self(x.to(device)) for x in in_batches(images, batch_size)]
         return {f.name: torch.cat([p[f.name] for p in parts]).softmax(1).cpu() for f in FACTORS}
 
     def predict(self, images: torch.Tensor, batch_size: int = 512) -> dict[str, torch.Tensor]:

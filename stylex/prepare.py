@@ -10,7 +10,6 @@ optionally center-cropped and resized to a power-of-two resolution, otherwise co
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -29,7 +28,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from stylex.commands.common import power_of_two
 from stylex.errors import StylexError
 
 MANIFEST_NAME = "prepare_manifest.json"
@@ -59,22 +57,22 @@ def download(item: Download, folder: Path, timeout: float = 30.0) -> Path:
     Any network failure becomes one StylexError line saying what is missing, where it comes
     from and where to put it, so an offline machine gets an actionable message, not a traceback.
     """
+    from stylex.runtime import atomic_output
+
     dest = folder / item.filename
     if dest.is_file():
         return dest
-    part = dest.with_name(dest.name + ".part")
     try:
         request = urllib.request.Request(item.url, headers={"User-Agent": "stylex-prepare"})
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            folder.mkdir(parents=True, exist_ok=True)  # only once the source answers
             total = int(response.headers.get("Content-Length") or 0) or None
-            with open(part, "wb") as f, tqdm(total=total, unit="B", unit_scale=True, desc=item.filename) as bar:
+            # The folder is made (by atomic_output) only once the source answers.
+            with (atomic_output(dest) as part, open(part, "wb") as f,
+                  tqdm(total=total, unit="B", unit_scale=True, desc=item.filename) as bar):
                 while chunk := response.read(1 << 20):
                     f.write(chunk)
                     bar.update(len(chunk))
-        os.replace(part, dest)
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        part.unlink(missing_ok=True)
         reason = getattr(exc, "reason", None) or exc
         raise StylexError(
             f"could not download {item.what} from {item.url} ({reason}); this machine may be offline: "
@@ -156,22 +154,20 @@ def _write_one(src: Path, dst: Path, resolution: int | None) -> str | None:
     from PIL import Image
 
     from stylex.datasets.images import DECODE_ERRORS, resize_center_crop, to_rgb
+    from stylex.runtime import atomic_output
 
     if dst.exists():  # finished by an earlier, interrupted run (files appear atomically)
         return None
-    tmp = dst.with_name(f".{dst.name}.tmp")
     try:
-        with Image.open(src) as im:
+        with atomic_output(dst) as tmp, Image.open(src) as im:
             if resolution is None or im.size == (resolution, resolution):
                 shutil.copyfile(src, tmp)
             else:
                 im.load()
                 out = resize_center_crop(to_rgb(im), resolution)
                 out.save(tmp, format=Image.registered_extensions().get(dst.suffix.lower(), "PNG"), quality=95)
-        os.replace(tmp, dst)
         return None
     except DECODE_ERRORS as exc:
-        tmp.unlink(missing_ok=True)
         return f"{type(exc).__name__}: {exc}"
 
 
@@ -532,11 +528,11 @@ def prepare(
     recipe = RECIPES[name]
     out = Path(out)
     resolution = resolution or recipe.default_resolution
-    if resolution is not None:
-        try:
-            power_of_two(str(resolution))
-        except argparse.ArgumentTypeError as exc:
-            raise StylexError(f"--resolution {exc}") from None
+    from stylex.datasets.images import resolution_problem
+
+    problem = None if resolution is None else resolution_problem(int(resolution))
+    if problem:
+        raise StylexError(f"--resolution {problem}")
     if recipe.manual and not archives:
         print(recipe.manual)
         raise StylexError(

@@ -1,4 +1,4 @@
-"""User studies of AttFind attributes (stylex-method.md section 5): packs of animations that people
+"""User studies of AttFind attributes (docs/METHOD.md section 5.5): packs of animations that people
 answer, and the analysis of their answers. The protocol is in all_user_studies/README.md.
 
 Two studies, as in the paper:

@@ -1,7 +1,7 @@
 """Figures of an AttFind result: attribute panels, sweep GIFs, a Figure-4-like summary, per-image
 explanations and an index.html that shows them all.
 
-How examples are picked (stylex-method.md section 4): for an attribute moving coordinate k toward
+How examples are picked (docs/METHOD.md section 4.8): for an attribute moving coordinate k toward
 class y, the candidates are the images the classifier does not put in y, ordered by how far their
 coordinate is from the extreme the edit moves to; the [original | changed] pairs whose
 probability of y rises by at least `min_change` are kept, in that order (if too few qualify, the
@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from stylex.attfind.editor import Editor
 from stylex.attfind.selection import Attribute, Selection, explain_image
+from stylex.maths import to_uint8
 
 CAPTION = 14  # pixel height of a caption strip under an image
 GAP = 4
@@ -38,7 +39,7 @@ def display_scale(resolution: int) -> int:
 
 def to_pil(image: torch.Tensor, scale: int = 1) -> Image.Image:
     """[3, R, R] in [-1, 1] -> RGB PIL image, enlarged `scale` times (nearest neighbour)."""
-    pixels = ((image.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    pixels = to_uint8(image).permute(1, 2, 0).numpy()
     pil = Image.fromarray(pixels)
     return pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST) if scale > 1 else pil
 

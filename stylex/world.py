@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from stylex import maths
 from stylex.errors import StylexError
 
 # Bumped whenever rendering changes, so cached oracle weights trained on older pictures are retrained.
@@ -204,8 +205,7 @@ def render_batched(values: dict[str, np.ndarray], resolution: int, batch: int | 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """[-1, 1] NCHW float -> uint8 NHWC, the file-writing edge."""
-    x = ((images.detach().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).numpy()
+    return maths.to_uint8(images).permute(0, 2, 3, 1).numpy()
 
 
 def parse_shortcut(text: str | tuple[str, float] | None, label: str) -> tuple[str, float] | None:

@@ -9,8 +9,9 @@ import torch
 
 from stylex import evaluate
 from stylex.attfind.editor import Editor
-from stylex.attfind.records import Records, images_to_uint8
+from stylex.attfind.records import Records
 from stylex.attfind.selection import SelectionOptions, select_from_records
+from stylex.maths import from_uint8, to_uint8
 from stylex.stylespace import StyleLayer
 
 # Two analysed coordinates (one conv layer) and one toRGB style that is carried along.
@@ -47,7 +48,7 @@ def make_records(classify) -> Records:
     return Records(
         path=Path("in-memory.h5"), meta={}, conditioning="probs", shift=1.0, include_torgb=False,
         class_names=["neg", "pos"], layers=LAYERS, shard=(0, 1), image_index=np.arange(n), labels=np.zeros(n, int),
-        images=images_to_uint8(styles[:, :, None, None]), latents=np.zeros((n, 1)), conditions=np.zeros((n, 2)),
+        images=to_uint8(styles[:, :, None, None]).numpy(), latents=np.zeros((n, 1)), conditions=np.zeros((n, 2)),
         real_logits=base.numpy(), base_logits=base.numpy(), styles=STYLES, style_min=lo, style_max=hi,
         effect=effect, done=np.ones(n, bool),
     )
@@ -121,7 +122,7 @@ def test_ground_truth_by_hand(setup):
 def test_reconstruction_metrics(setup):
     editor, selection = setup
     result = evaluate.reconstruction(editor, selection, top_k=2)
-    real = torch.from_numpy(editor.records.images).float() / 127.5 - 1
+    real = from_uint8(editor.records.images)
     assert result["agreement"] == 1.0 and result["n_images"] == 4
     assert result["l1"] == pytest.approx(float((real - torch.from_numpy(STYLES)[:, :, None, None]).abs().mean()))
     assert result["kl"] == pytest.approx(0.0, abs=1e-3)

@@ -36,7 +36,7 @@ def effects(*args, **kwargs):
         time.sleep(600)
     return result
 
-records.os.replace, records.image_effects = replace, effects
+os.replace, records.image_effects = replace, effects
 main(argv)
 print("finished", flush=True)
 """

@@ -1,17 +1,12 @@
 #!/usr/bin/env python3
-"""Prepare afhq into data/afhq/prepared/ (downloads, if any, go to data/afhq/downloads/).
-
-Same as `stylex prepare afhq --out data/afhq/prepared ARGS`; extra arguments are passed on,
-e.g. --archive FILE, --resolution N, --out DIR. See README.md beside this script.
-"""
+"""`stylex prepare NAME --out data/NAME/prepared ARGS`, NAME = this folder's name (see README.md beside it)."""
 
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1]))  # run from a clone even when stylex is not installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a clone even when stylex is not installed
 
-from stylex.cli import main  # noqa: E402
+from stylex.cli import prepare_folder_main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main(["prepare", "afhq", "--out", str(HERE / "prepared"), *sys.argv[1:]]))
+    sys.exit(prepare_folder_main(__file__))

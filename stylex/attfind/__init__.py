@@ -1,4 +1,4 @@
-"""AttFind (stylex-method.md section 4): find the StyleSpace coordinates that drive a classifier.
+"""AttFind (docs/METHOD.md section 4): find the StyleSpace coordinates that drive a classifier.
 
     records   = compute_records("run/attfind/records.h5", G, E, classifier, images, labels)  # Step A
     selection = select_from_records(records)                                                # Steps B-E

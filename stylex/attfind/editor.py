@@ -13,7 +13,8 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
-from stylex.training.losses import clamp_images
+from stylex.maths import clamp_images, from_uint8
+from stylex.runtime import map_batches
 
 
 class Editor:
@@ -80,18 +81,16 @@ class Editor:
     def render(self, flat: torch.Tensor) -> torch.Tensor:
         """Images [B, 3, R, R] (on the CPU) from full style vectors [B, S_all], clamped to [-1, 1] as
         the records' effects see them."""
-        out = []
-        for start in range(0, len(flat), self.batch):
-            styles = self.full_space.unflatten(flat[start : start + self.batch].to(self.device))
-            out.append(clamp_images(self.G.synthesis(styles, noise_mode="const")).cpu())
-        return torch.cat(out) if out else torch.empty(0)
+        def render(part):
+            styles = self.full_space.unflatten(part.to(self.device))
+            return clamp_images(self.G.synthesis(styles, noise_mode="const")).cpu()
+
+        return map_batches(render, flat, self.batch)
 
     @torch.no_grad()
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """Classifier logits [B, C] (on the CPU)."""
-        out = [self.classifier(images[i : i + self.batch].to(self.device)).float().cpu()
-               for i in range(0, len(images), self.batch)]
-        return torch.cat(out) if out else torch.empty(0)
+        return map_batches(lambda x: self.classifier(x.to(self.device)).float().cpu(), images, self.batch)
 
     def base_images(self, rows=None) -> torch.Tensor:
         """The reconstructions G(s) of the given images (all by default)."""
@@ -100,7 +99,5 @@ class Editor:
 
     def real_images(self, rows=None) -> torch.Tensor:
         """The original images stored in the records, in [-1, 1]."""
-        from stylex.attfind.records import uint8_to_images
-
         rows = np.arange(self.num_images) if rows is None else np.asarray(rows)
-        return uint8_to_images(self.records.images[rows])
+        return from_uint8(self.records.images[rows])

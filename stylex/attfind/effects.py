@@ -35,10 +35,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from stylex.maths import clamp_images, discriminator_condition
 from stylex.networks.generator import Generator, SynthesisState
 from stylex.networks.layers import LRELU_GAIN, blur, modulated_conv2d, upsample2d
 from stylex.stylespace import StyleSpace
-from stylex.training.losses import clamp_images, discriminator_condition
 
 # A discriminator: (images [B, 3, R, R], conditions [B, c_dim]) -> [B]; it is given the classifier's
 # probabilities of the images it scores (`discriminator_condition`).

@@ -40,9 +40,7 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,22 +60,13 @@ from stylex.attfind.effects import (
 )
 from stylex.attfind.taylor import DEFAULT_CANDIDATES, image_effects_taylor
 from stylex.errors import StylexError
+from stylex.maths import clamp_images, condition_from_logits, to_uint8
+from stylex.runtime import atomic_output, in_batches
 from stylex.stylespace import StyleLayer, StyleSpace
-from stylex.training.losses import clamp_images, condition_from_logits
 
 FORMAT = "stylex-attfind-records"
 VERSION = 1
 METHODS = ("exact", "taylor")
-
-
-def images_to_uint8(images: torch.Tensor) -> np.ndarray:
-    """[-1, 1] float NCHW -> uint8 NCHW."""
-    return ((images.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
-
-
-def uint8_to_images(data: np.ndarray) -> torch.Tensor:
-    """uint8 NCHW -> [-1, 1] float NCHW."""
-    return torch.from_numpy(np.asarray(data)).float() / 127.5 - 1
 
 
 @dataclass
@@ -215,8 +204,8 @@ def _base_pass(G, E, classifier, images, conditioning, batch, device, discrimina
     """Everything per image that is not an edit: latents, conditions, logits, style vectors."""
     full = G.stylespace(include_torgb=True)
     out = {k: [] for k in ("latents", "conditions", "real_logits", "base_logits", "styles", "disc_base")}
-    for start in range(0, len(images), batch):
-        x = images[start : start + batch].to(device)
+    for x in in_batches(images, batch):
+        x = x.to(device)
         real_logits = classifier(x)
         c = condition_from_logits(real_logits, conditioning)
         w = E(x)
@@ -245,37 +234,30 @@ def _create(path, G, E, classifier, images, labels, image_index, class_names, co
     analysed = base["styles"][:, index]
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):  # left by a run killed while creating
         stale.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs.update(
-                format=FORMAT, version=VERSION, meta=json.dumps(meta, sort_keys=True), conditioning=conditioning,
-                shift=float(shift), include_torgb=bool(include_torgb), shard=np.array(shard, dtype=np.int64),
-                class_names=json.dumps(class_names),
-                layers=json.dumps([[l.name, l.kind, l.resolution, l.channels] for l in space.layers]),
-                method=method, candidates=int(candidates),
-            )
-            if discriminator:
-                f.attrs["disc_shift"] = float(disc_shift)
-            f["image_index"] = np.asarray(image_index, dtype=np.int64)
-            f["labels"] = np.asarray(labels, dtype=np.int64)
-            f.create_dataset("images", data=images_to_uint8(images), compression="gzip", chunks=(1, *images.shape[1:]))
-            for key in ("latents", "conditions", "real_logits", "base_logits", "styles"):
-                f[key] = base[key]
-            f["style_min"], f["style_max"] = analysed.min(axis=0), analysed.max(axis=0)
-            # Written in full now so their storage is allocated: later writes only overwrite rows.
-            f["effect"] = np.zeros((n, 2, space.size, c), dtype=np.float32)
-            f["done"] = np.zeros(n, dtype=np.uint8)
-            if discriminator:
-                f["disc_base"] = base["disc_base"]
-                f["disc_effect"] = np.zeros((n, 2, space.size), dtype=np.float32)
-            if method == "taylor":
-                f["computed"] = np.zeros((n, 2, space.size), dtype=np.uint8)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs.update(
+            format=FORMAT, version=VERSION, meta=json.dumps(meta, sort_keys=True), conditioning=conditioning,
+            shift=float(shift), include_torgb=bool(include_torgb), shard=np.array(shard, dtype=np.int64),
+            class_names=json.dumps(class_names),
+            layers=json.dumps([[l.name, l.kind, l.resolution, l.channels] for l in space.layers]),
+            method=method, candidates=int(candidates),
+        )
+        if discriminator:
+            f.attrs["disc_shift"] = float(disc_shift)
+        f["image_index"] = np.asarray(image_index, dtype=np.int64)
+        f["labels"] = np.asarray(labels, dtype=np.int64)
+        f.create_dataset("images", data=to_uint8(images).numpy(), compression="gzip", chunks=(1, *images.shape[1:]))
+        for key in ("latents", "conditions", "real_logits", "base_logits", "styles"):
+            f[key] = base[key]
+        f["style_min"], f["style_max"] = analysed.min(axis=0), analysed.max(axis=0)
+        # Written in full now so their storage is allocated: later writes only overwrite rows.
+        f["effect"] = np.zeros((n, 2, space.size, c), dtype=np.float32)
+        f["done"] = np.zeros(n, dtype=np.uint8)
+        if discriminator:
+            f["disc_base"] = base["disc_base"]
+            f["disc_effect"] = np.zeros((n, 2, space.size), dtype=np.float32)
+        if method == "taylor":
+            f["computed"] = np.zeros((n, 2, space.size), dtype=np.uint8)
 
 
 def compute_records(
@@ -419,9 +401,7 @@ def merge_records(shards: list[str | Path], out: str | Path) -> Records:
         if not same:
             raise StylexError(f"{part.path} is not a shard of the same run as {first.path}; merge shards of one run")
     out = Path(out)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_output(out) as tmp:
         shutil.copyfile(first.path, tmp)
         with h5py.File(tmp, "r+") as f:
             f.attrs["shard"] = np.array([0, 1], dtype=np.int64)
@@ -436,8 +416,4 @@ def merge_records(shards: list[str | Path], out: str | Path) -> Records:
                         f["computed"][i] = part.computed[i]
                 done |= part.done
             f["done"][...] = done.astype(np.uint8)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return load_records(out, require_complete=False)

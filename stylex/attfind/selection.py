@@ -1,4 +1,4 @@
-"""AttFind Steps B-E (stylex-method.md section 4): from the effect tensor to a ranked list of
+"""AttFind Steps B-E (docs/METHOD.md sections 4.2-4.7): from the effect tensor to a ranked list of
 attributes, and the per-image explanations.
 
 An attribute is one StyleSpace coordinate moved in one direction (0: toward its minimum over the

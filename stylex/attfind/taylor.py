@@ -25,9 +25,9 @@ from collections.abc import Callable
 import torch
 
 from stylex.attfind.effects import DISC_SHIFT, DiscriminatorScore, ImageEffects, edit_values, image_effects
+from stylex.maths import clamp_images
 from stylex.networks.generator import Generator
 from stylex.stylespace import StyleSpace
-from stylex.training.losses import clamp_images
 
 DEFAULT_CANDIDATES = 8  # exact edits per class and image (see benchmarks/RESULTS.md for the trade-off)
 

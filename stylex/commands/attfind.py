@@ -11,7 +11,7 @@ from pathlib import Path
 from stylex.commands.common import add_device_arg, add_seed_arg, non_negative_int, positive_float, positive_int, share
 
 HELP = "find the StyleSpace attributes that drive the classifier (AttFind records + selection)"
-DESCRIPTION = """AttFind (stylex-method.md section 4). Step A renders every image with every style
+DESCRIPTION = """AttFind (docs/METHOD.md section 4). Step A renders every image with every style
 coordinate moved to its minimum and maximum and records the classifier's logits (records.h5,
 resumable: re-run the same command after an interruption). Steps B-E then select the attributes
 and write attributes.json beside the records.

@@ -91,7 +91,7 @@ def _lpips_item(torch, hub) -> dict:
 
 
 def _fid_item(hub) -> dict:
-    from stylex.training.metrics import INCEPTION_FILE, inception_fid_available
+    from stylex.maths import INCEPTION_FILE, inception_fid_available
 
     enables = ("Inception FID (fid_*) in training metrics and `stylex evaluate reconstruction`; without it "
                "they report a Frechet distance on the classifier's features (fd_classifier_*)")

@@ -1,4 +1,4 @@
-"""`stylex evaluate`: measured numbers of an AttFind result (stylex-method.md section 5)."""
+"""`stylex evaluate`: measured numbers of an AttFind result (docs/METHOD.md section 5)."""
 
 from __future__ import annotations
 

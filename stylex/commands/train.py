@@ -15,7 +15,7 @@ from stylex.commands.common import (
 from stylex.config import PERCEPTUAL_KINDS
 
 HELP = "train StylEx (generator, encoder, discriminator) to explain a classifier"
-DESCRIPTION = """Train StylEx on a dataset with a frozen classifier (stylex-method.md sections 2-3).
+DESCRIPTION = """Train StylEx on a dataset with a frozen classifier (docs/METHOD.md sections 2-3).
 
 Writes RUN_DIR/config.json, checkpoints/, samples/, stats.jsonl and tensorboard/.
 Flags left out take the value of --preset (see README: Training StylEx).

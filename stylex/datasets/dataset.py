@@ -28,8 +28,9 @@ import torch
 from torch.utils.data import Dataset
 
 from stylex.datasets import sources
-from stylex.datasets.images import DECODE_ERRORS, check_header, load_uint8, uint8_to_float
+from stylex.datasets.images import DECODE_ERRORS, check_header, load_uint8
 from stylex.errors import StylexError
+from stylex.maths import from_uint8
 
 SPLIT_CHOICES = ("train", "val", "test", "all")
 ON_BAD_IMAGE = ("skip", "fail")
@@ -189,7 +190,7 @@ class ImageDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         x, y = self.load_uint8(index)
-        return uint8_to_float(x), y
+        return from_uint8(x), y
 
     def split_table(self) -> list[tuple[str, str]]:
         """(path relative to the data root, split) of every item, for persisting the split."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import random
 import signal
 import time
@@ -28,6 +29,7 @@ import torch
 
 from stylex.config import TrainingConfig, to_dict
 from stylex.errors import StylexError
+from stylex.runtime import RngStreams, cuda_math
 from stylex.training import checkpoint as ckpt
 from stylex.training.augment import DiffAugment, parse_ops
 from stylex.training.distributed import (
@@ -41,6 +43,16 @@ from stylex.training.losses import StylexLoss
 from stylex.training.runlog import RunLog
 
 GRID_IMAGES = 16  # held-out images in each sample grid
+
+
+def _in_scope(method):
+    """Run a Trainer method inside the trainer's scope (its random streams and CUDA math settings)."""
+    @functools.wraps(method)
+    def scoped(self, *args, **kwargs):
+        with self._scope():
+            return method(self, *args, **kwargs)
+
+    return scoped
 
 
 class InfiniteSampler(torch.utils.data.Sampler):
@@ -143,10 +155,27 @@ class Trainer:
         self.device = device = self.dist.device
         self.progress = progress
         self.batch_gpu, self.rounds = split_batch(cfg, self.dist.world_size)
-        if device.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = cfg.tf32
-            torch.backends.cudnn.benchmark = True
+        # Process-wide settings stay the caller's: the cuDNN/TF32 flags are set around every stage
+        # of the trainer (`_scope`), and the global random generators the training draws from
+        # (network init, noise inputs, z) are the trainer's own streams (`RngStreams`), swapped in
+        # around the same stages. They stay global generators, not torch.Generator objects passed
+        # around, because the networks and losses draw from them in many places and switching would
+        # change every seeded run and the checkpoints' random states.
+        self.heldout = heldout
+        self.rng = RngStreams(device)
+        with self._scope():
+            self._build(dataset, classifier)
 
+    def _scope(self) -> contextlib.ExitStack:
+        """The trainer's random streams and, on CUDA, its TF32/cuDNN settings, for one stage."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(self.rng)
+        if self.device.type == "cuda":
+            stack.enter_context(cuda_math(self.cfg.tf32))
+        return stack
+
+    def _build(self, dataset, classifier) -> None:
+        cfg, device = self.cfg, self.device
         torch.manual_seed(cfg.seed)  # the same initial weights on every process
         net = cfg.network
         self.G, self.D, self.E = (m.to(device).train() for m in
@@ -176,7 +205,6 @@ class Trainer:
         self.counters = {"nimg": 0, "iteration": 0, "g_steps": 0, "d_steps": 0, "bad_steps": 0, "bad_in_a_row": 0}
         self.loss_scale = 2.0**16 if cfg.precision == "fp16" else 1.0
         self.good_in_a_row = 0
-        self.heldout = heldout
         self.stop_requested = False
         self._stats: dict[str, list] = {}
         self._kind_time: dict[str, list] = {}
@@ -209,6 +237,7 @@ class Trainer:
 
     # -- state --------------------------------------------------------------------------------
 
+    @_in_scope
     def state_dict(self) -> dict:
         """Everything for an exact resume (collective: every process must call it)."""
         rank_states = gather_objects({**_rng_state(self.device), "augment": self.augment.state_dict()}, self.dist)
@@ -222,6 +251,7 @@ class Trainer:
             "rank_states": [_cpu(s) for s in rank_states],
         }
 
+    @_in_scope
     def load_state_dict(self, state: dict) -> None:
         for name in ("G", "D", "E", "G_ema", "E_ema"):
             getattr(self, name).load_state_dict(state[name])
@@ -309,6 +339,7 @@ class Trainer:
         for m in (self.G, self.D, self.E):
             m.requires_grad_(any(m is t for t in trainable))
 
+    @_in_scope
     def iteration(self) -> None:
         """One iteration (see the module docstring)."""
         cfg, counters, loss = self.cfg, self.counters, self.loss
@@ -474,6 +505,7 @@ class Trainer:
     def _request_stop(self, signum, frame) -> None:
         self.stop_requested = True
 
+    @_in_scope
     def train(self) -> dict:
         """Run until `kimg` thousand images (or a SIGINT/SIGTERM: finish the step, save, return).
 

@@ -1,4 +1,4 @@
-"""All loss maths of StylEx training (stylex-method.md section 3), in one place.
+"""All loss maths of StylEx training (docs/METHOD.md section 3), in one place.
 
 The pure functions at the top compute each term from tensors (and are tested on hand-computed
 cases). `StylexLoss` runs the networks for one training phase on one micro-batch, adds the terms
@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from stylex.config import PERCEPTUAL_KINDS
 from stylex.errors import StylexError
+from stylex.maths import clamp_images, condition_from_logits, discriminator_condition, kl_divergence
 
 # ---------------------------------------------------------------------------------------------
 # The terms.
@@ -47,11 +48,6 @@ def discriminator_adversarial(real_scores: torch.Tensor, fake_scores: torch.Tens
     return F.softplus(fake_scores).mean() + F.softplus(-real_scores).mean()
 
 
-def kl_divergence(target_logits: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """KL(softmax(target) || softmax(logits)), summed over classes, averaged over the batch."""
-    target_log_p = F.log_softmax(target_logits.float(), dim=1)
-    log_q = F.log_softmax(logits.float(), dim=1)
-    return (target_log_p.exp() * (target_log_p - log_q)).sum(dim=1).mean()
 
 
 def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -73,21 +69,10 @@ def path_lengths(images: torch.Tensor, ws: torch.Tensor, noise: torch.Tensor) ->
     return grad.float().square().sum(dim=2).mean(dim=1).sqrt()
 
 
-def condition_from_logits(logits: torch.Tensor, mode: str) -> torch.Tensor:
-    """The generator's condition from classifier logits: `probs` (softmax) or `logits` (as is)."""
-    return F.softmax(logits.float(), dim=1) if mode == "probs" else logits.float()
 
 
-def discriminator_condition(logits: torch.Tensor) -> torch.Tensor:
-    """The discriminator's condition from classifier logits: always the softmax probabilities
-    (whatever the generator's conditioning)."""
-    return F.softmax(logits.float(), dim=1)
 
 
-def clamp_images(images: torch.Tensor) -> torch.Tensor:
-    """A generated image as the classifier must see it: clamped to [-1, 1] (as it is rendered and
-    evaluated). The gradient is zero where a pixel lies outside the range (torch.clamp)."""
-    return images.clamp(-1, 1)
 
 
 def feature_distance(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
@@ -201,8 +186,6 @@ class LpipsDistance(torch.nn.Module):
             a = F.interpolate(a, size=64, mode="bilinear", align_corners=False)
             b = F.interpolate(b, size=64, mode="bilinear", align_corners=False)
         return self.net(a, b).mean()
-
-
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,42 +8,17 @@ present locally; otherwise it is computed on the frozen classifier's penultimate
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
-from stylex.training.losses import clamp_images, condition_from_logits, kl_divergence
-
-INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # what torchmetrics' FID loads
-
-
-def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Fréchet distance of Gaussians fitted to two feature sets [N, F] (float64 throughout):
-    |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))."""
-    a, b = a.double(), b.double()
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
-    # tr((S_a S_b)^(1/2)) = sum of square roots of the eigenvalues of S_a S_b (real, >= 0 in theory).
-    eig = torch.linalg.eigvals(cov_a @ cov_b).real.clamp(min=0)
-    return float((mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * eig.sqrt().sum())
-
-
-def inception_fid_available() -> bool:
-    """torchmetrics' FID can run offline: the package imports and its weights are in the torch hub dir."""
-    try:
-        import torchmetrics.image.fid  # noqa: F401
-    except ImportError:
-        return False
-    return (Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE).is_file()
-
-
-def inception_fid(real: torch.Tensor, fake: torch.Tensor) -> float:
-    from torchmetrics.image.fid import FrechetInceptionDistance
-
-    fid = FrechetInceptionDistance(normalize=True).to(real.device)
-    fid.update((real.clamp(-1, 1) + 1) / 2, real=True)
-    fid.update((fake.clamp(-1, 1) + 1) / 2, real=False)
-    return float(fid.compute())
+from stylex.maths import (
+    clamp_images,
+    condition_from_logits,
+    frechet_distance,
+    inception_fid,
+    inception_fid_available,
+    kl_divergence,
+)
+from stylex.runtime import in_batches, map_batches
 
 
 @torch.no_grad()
@@ -59,8 +34,8 @@ def heldout_metrics(G, E, classifier, images: torch.Tensor, conditioning: str, b
     z_gen = torch.Generator(device=device).manual_seed(seed)
     l1_sum, agree, kl_sum = 0.0, 0, 0.0
     real_all, rec_all, sample_all = [], [], []
-    for start in range(0, len(images), batch):
-        x = images[start : start + batch].to(device)
+    for x in in_batches(images, batch):
+        x = x.to(device)
         logits = classifier(x).float()
         c = condition_from_logits(logits, conditioning)
         rec = clamp_images(G.synthesis(G.styles(E(x), c)))
@@ -79,8 +54,7 @@ def heldout_metrics(G, E, classifier, images: torch.Tensor, conditioning: str, b
     if inception_fid_available():
         out["fid_recon"], out["fid_samples"] = inception_fid(real, rec), inception_fid(real, sample)
     else:
-        feats = [torch.cat([classifier.features(t[i : i + batch]) for i in range(0, n, batch)])
-                 for t in (real, rec, sample)]
+        feats = [map_batches(classifier.features, t, batch) for t in (real, rec, sample)]
         out["fd_classifier_recon"] = frechet_distance(feats[0], feats[1])
         out["fd_classifier_samples"] = frechet_distance(feats[0], feats[2])
     return out

@@ -8,14 +8,14 @@ from __future__ import annotations
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from stylex.training.losses import condition_from_logits
+from stylex.maths import condition_from_logits, to_uint8
 
 CAPTION_H = 12  # pixels of caption strip under each tile
 
 
 def to_pil(img: torch.Tensor, size: int) -> Image.Image:
     """One [3, R, R] image in [-1, 1] -> RGB PIL image of size x size (nearest-neighbour)."""
-    arr = ((img.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    arr = to_uint8(img).permute(1, 2, 0).numpy()
     return Image.fromarray(arr, "RGB").resize((size, size), Image.NEAREST)
 
 
