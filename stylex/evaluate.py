@@ -40,10 +40,10 @@ import numpy as np
 import torch
 
 from stylex.attfind.editor import Editor
-from stylex.attfind.selection import Selection
+from stylex.attfind.selection import Edit, Selection
 
-# (target class, source class) -> (coordinate, direction) edits, best first.
-EditPicker = Callable[[int, int], list[tuple[int, int]]]
+# (target class, source class) -> edits, best first.
+EditPicker = Callable[[int, int], list[Edit]]
 
 
 def base_predictions(editor: Editor) -> np.ndarray:
@@ -90,13 +90,13 @@ def sufficiency(editor: Editor, selection: Selection, top_k: int = 10, predicted
     return {"what": "sufficiency", **flip_curve(editor, pick, top_k, predicted)}
 
 
-def _push_direction(editor: Editor, coordinates, target: int, source: int) -> list[tuple[int, int]]:
+def _push_direction(editor: Editor, coordinates, target: int, source: int) -> list[Edit]:
     """For each coordinate, the direction whose mean recorded effect pushes class-`source` images
     most toward `target` (the same information AttFind uses, so baselines differ only in which
     coordinates they pick)."""
     rows = editor.records.predicted == source
     toward = editor.records.effect[rows][:, :, :, target].mean(axis=0) if rows.any() else np.zeros((2, 1))
-    return [(int(k), int(toward[:, k].argmax()) if rows.any() else 1) for k in coordinates]
+    return [Edit(int(k), int(toward[:, k].argmax()) if rows.any() else 1) for k in coordinates]
 
 
 def random_baseline(editor: Editor, top_k: int = 10, seeds: int = 5, seed: int = 0, predicted=None) -> dict:
@@ -133,7 +133,7 @@ def wu_baseline(editor: Editor, top_k: int = 10, predicted=None) -> dict:
     def pick(target, source):
         score, direction = wu_scores(styles, predicted, target)
         order = np.argsort(-score, kind="stable")[:top_k]
-        return [(int(k), int(direction[k])) for k in order]
+        return [Edit(int(k), int(direction[k])) for k in order]
 
     return {"what": "wu", **flip_curve(editor, pick, top_k, predicted)}
 
@@ -286,7 +286,7 @@ def ground_truth(editor: Editor, selection: Selection, oracle, top_k: int = 10,
         if selection.mode == "binary":
             parts.append((rows[predicted == a.toward_class], 1 - a.direction))
         order = np.concatenate([g for g, _ in parts])
-        edited = editor.render(torch.cat([editor.edited(g, [(a.coordinate, d)]) for g, d in parts]))
+        edited = editor.render(torch.cat([editor.edited(g, [Edit(a.coordinate, d)]) for g, d in parts]))
         change = _total_variation(oracle.probabilities(edited), {f: v[order] for f, v in base.items()})
         dominant = max(change, key=change.get)
         per_attribute.append({"rank": a.rank, "name": a.name, "coordinate": a.coordinate,
