@@ -66,9 +66,8 @@ def _selection_options(args):
                             discriminator_limit=args.discriminator_filter)
 
 
-def add_arguments(parser):
-    from stylex.datasets import DATA_SPEC_HELP
-
+def _add_actions(parser) -> None:
+    """`attfind select` and `attfind merge`."""
     sub = parser.add_subparsers(dest="action", metavar="[select|merge]")
     select = sub.add_parser("select", help="re-run the attribute selection of a records file with other options",
                             description="Re-run Steps B-E on a records file; writes attributes.json beside it.")
@@ -80,6 +79,11 @@ def add_arguments(parser):
     merge.add_argument("--out", required=True, help="merged records file to write")
     merge.add_argument("shards", nargs="+", help="shard files (records.shardR-of-W.h5)")
 
+
+def add_arguments(parser):
+    from stylex.datasets import DATA_SPEC_HELP
+
+    _add_actions(parser)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--run", help="training run directory (its newest checkpoint is used)")
     source.add_argument("--checkpoint", help="training checkpoint file (or a run directory, like --run)")
