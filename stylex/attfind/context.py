@@ -63,8 +63,10 @@ def _exists(path: Path, what: str) -> bool:
     return path.is_file() or (what == "checkpoint" and path.is_dir())
 
 
-def _existing(meta: RecordsMeta, override: str | Path | None, what: str, flag: str, records_path: Path) -> Path:
+def _existing(meta: RecordsMeta | dict, override: str | Path | None, what: str, flag: str,
+              records_path: Path) -> Path:
     """The file named by `override`, else by the records' relative path, else by their absolute one."""
+    meta = RecordsMeta.from_dict(meta) if isinstance(meta, dict) else meta
     if override:
         path = Path(override)
         if not _exists(path, what):
