@@ -150,53 +150,52 @@ RUN_ATTFIND = [
     new_markdown_cell("""# Run AttFind
 
 Compute the AttFind records (every StyleSpace coordinate's effect on the classifier, per image)
-for a trained model and a set of images, then select the attributes. The default is the shipped
-demo model on freshly generated world faces; set `CHECKPOINT`, `CLASSIFIER` and `DATA` for yours.
-The command-line equivalent is `stylex attfind` (resumable, multi-GPU)."""),
+for a trained model and a set of images, then select the attributes, with `stylex.run_attfind`:
+the same function `stylex attfind` calls, so the same checks (the classifier is the one the model
+was trained for), the same seeded sample of images and the same records file (resumable: run it
+again after an interruption). The default is the shipped demo model on freshly generated world
+faces; set `CHECKPOINT`, `CLASSIFIER` and `DATA` for yours. The command line adds multi-GPU
+sharding (torchrun)."""),
     new_code_cell(SETUP),
     new_code_cell("""from stylex.demo import SHIPPED_DIR
 
 CHECKPOINT = SHIPPED_DIR / "stylex.pt"   # a run directory or a checkpoint file
 CLASSIFIER = SHIPPED_DIR / "classifier.pt"
-DATA = None                              # a data spec; None: a fresh world (the shipped model's data)
+DATA = None                              # a data spec; None: a fresh world (the shipped model's data, 32 px)
 NUM_IMAGES = 2 if TINY else 50"""),
-    new_code_cell("""from stylex.classifiers import load_classifier
-from stylex.datasets import open_dataset
-from stylex.training.checkpoint import load_trained
+    new_code_cell("""import stylex
+from stylex.attfind import SelectionOptions
 from stylex.world import generate_world
 
-model = load_trained(CHECKPOINT, DEVICE)
 if DATA is None:
-    DATA = str(generate_world(WORK / "world", n=40 if TINY else 1000, resolution=model.G.resolution, seed=1))
-test = open_dataset(DATA, model.G.resolution, split="test")
-classifier = load_classifier(CLASSIFIER, DEVICE, num_classes=test.num_classes, resolution=model.G.resolution)
-images = torch.stack([test[i][0] for i in range(min(NUM_IMAGES, len(test)))])
-labels = test.labels[: len(images)]
-print(f"{len(images)} test images of {DATA}; model at {model.kimg:g} kimg; "
-      f"{model.G.stylespace().size} coordinates")"""),
-    new_code_cell("""from stylex.attfind import compute_records
-from stylex.classifiers import class_names_for  # the classifier's names, else the data's, else indices
-
-records = compute_records(WORK / "records.h5", model.G, model.E, classifier, images, labels,
-                          class_names=class_names_for(classifier, test.class_names),
-                          conditioning=model.conditioning, device=DEVICE,
-                          meta={"checkpoint": str(CHECKPOINT), "classifier": str(CLASSIFIER), "data": DATA},
-                          overwrite=True, progress=True)
+    DATA = str(generate_world(WORK / "world", n=40 if TINY else 1000, resolution=32, seed=1))
+found = stylex.run_attfind(out=WORK / "records.h5", run=CHECKPOINT, classifier=CLASSIFIER, data=DATA, split="test",
+                           num_images=NUM_IMAGES, seed=0, device=DEVICE, overwrite=True,
+                           selection=SelectionOptions(top_k=5))
+records, selection = found.records, found.selection
+print(f"{records.num_images} test images of {DATA}; {records.space.size} coordinates")
 print("effects:", records.effect.shape, "(images, direction, coordinates, classes)")"""),
     new_code_cell("""import numpy as np
 
+from stylex.api import sample_images
+from stylex.datasets import open_dataset
+
 # Checks: every image done, one effect per (image, direction, coordinate, class), finite; the
-# extremes are those of the analysed images' own coordinates.
-space = model.G.stylespace()
-assert records.complete and records.num_images == len(images)
-assert records.effect.shape == (len(images), 2, space.size, len(test.class_names))
+# images are the seeded sample of the split; the extremes are those of the analysed images' own
+# coordinates; the provenance names the model and classifier.
+test = open_dataset(DATA, records.images.shape[-1], split="test")
+space = records.space
+assert found.complete and records.num_images == min(NUM_IMAGES, len(test))
+assert (records.image_index == sample_images(test, NUM_IMAGES, seed=0)[2]).all()
+assert records.effect.shape == (records.num_images, 2, space.size, len(test.class_names))
 assert np.isfinite(records.effect).all() and records.class_names == test.class_names
 analysed = records.styles[:, records.full_index]
-assert (records.style_min == analysed.min(0)).all() and (records.style_max == analysed.max(0)).all()"""),
-    new_code_cell("""from stylex.attfind import SelectionOptions, save_selection, select_from_records
-
-selection = select_from_records(records, SelectionOptions(top_k=5))
-save_selection(selection, WORK / "attributes.json", records_path="records.h5")
+assert (records.style_min == analysed.min(0)).all() and (records.style_max == analysed.max(0)).all()
+provenance = records.provenance
+assert provenance.data == DATA and provenance.split == "test" and len(provenance.classifier_fingerprint) == 64"""),
+    new_code_cell("""# The selection (Steps B-E) is in attributes.json beside the records; stylex.api.select re-runs it
+# with other SelectionOptions.
+print("attributes ->", found.attributes_path)
 for a in selection.attributes:
     print(f"#{a.rank} {a.name:<16} {'to max' if a.direction else 'to min'} -> "
           f"{selection.class_names[a.toward_class]:<8} score {a.score:+.3f}  moves {a.images_moved} images")"""),
@@ -207,7 +206,7 @@ assert 1 <= len(selection.attributes) <= 5 and [a.rank for a in selection.attrib
 scores = [a.score for a in selection.attributes]
 assert scores == sorted(scores, reverse=True)
 assert all(0 <= a.coordinate < space.size and a.direction in (0, 1) for a in selection.attributes)
-assert load_selection(WORK / "attributes.json").attributes == selection.attributes  # the file round-trips"""),
+assert load_selection(found.attributes_path).attributes == selection.attributes  # the file round-trips"""),
 ]
 
 CLASSIFIER_TRAINING = [

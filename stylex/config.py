@@ -19,6 +19,11 @@ from stylex.errors import StylexError
 # satisfying, so it cannot stop a reconstruction that keeps the decision invisibly.
 PERCEPTUAL_KINDS = ("ssim", "laplacian", "lpips", "classifier", "none")
 
+ADV_LOSSES = ("logistic", "hinge")
+CONDITIONINGS = ("probs", "logits")
+PRECISIONS = ("fp32", "bf16", "fp16")
+DISCRIMINATORS = ("projection", "unconditional")
+
 
 @dataclass
 class NetworkConfig:
@@ -34,6 +39,15 @@ class NetworkConfig:
     d_channel_max: int = 128
     mbstd_group: int = 4  # minibatch-stddev group size in D (0 disables)
     discriminator: str = "projection"  # projection (per-class scores weighted by c) | unconditional
+
+    def validate(self) -> NetworkConfig:
+        """Raise a one-line StylexError for an impossible resolution or an unknown discriminator."""
+        r = self.resolution
+        if not isinstance(r, int) or r & (r - 1) or not 16 <= r <= 1024:
+            raise StylexError(f"resolution {r!r} is not allowed; use a power of two from 16 to 1024")
+        if self.discriminator not in DISCRIMINATORS:
+            raise StylexError(f"discriminator {self.discriminator!r} is unknown; allowed: {', '.join(DISCRIMINATORS)}")
+        return self
 
     def build_generator(self):
         from stylex.networks import Generator
@@ -72,118 +86,210 @@ class NetworkConfig:
         )
 
 
-# Network presets. Sizes (c_dim = 2) are printed by `stylex info --preset NAME`.
-NETWORK_PRESETS: dict[str, NetworkConfig] = {
-    # The demo scale for a 2-core CPU: 32 px; G has 128 channels at 4-8 px, 64 at 16 px, 32 at 32 px;
-    # D and E half that from 8 px up (measured: 128 everywhere trains about 3x slower per image).
-    "cpu-32": NetworkConfig(g_channel_base=1024, d_channel_base=512),
-    # The earlier PyTorch reproduction's scale: 64 px, up to 512 channels, w 512.
-    "repro-64": NetworkConfig(
-        resolution=64, z_dim=512, w_dim=512, mapping_layers=8,
-        g_channel_base=4096, g_channel_max=512, d_channel_base=4096, d_channel_max=512,
-    ),
-    # The paper's: 256 px StyleGAN2 config F (5,760 modulated-conv style coordinates).
-    "paper-256": NetworkConfig(
-        resolution=256, z_dim=512, w_dim=512, mapping_layers=8,
-        g_channel_base=32768, g_channel_max=512, d_channel_base=32768, d_channel_max=512,
-    ),
-}
+def setting(default=dataclasses.MISSING, *, help: str, flag: str | None = None, choices: tuple | None = None,
+            check: str | None = None, resumable: bool = False, default_factory=dataclasses.MISSING):
+    """A TrainingConfig field and what the command line and validation need to know about it.
 
-
-def network_preset(name: str) -> NetworkConfig:
-    if name not in NETWORK_PRESETS:
-        raise StylexError(f"--preset {name}: unknown preset; allowed: {', '.join(NETWORK_PRESETS)}")
-    return dataclasses.replace(NETWORK_PRESETS[name])
+    Args:
+        help: what it does (the `stylex train --help` text of its flag).
+        flag: its `stylex train` flag (None: not settable from the command line).
+        choices: the allowed values (validated in `TrainingConfig.validate`).
+        check: "positive" (above 0, finite) or "non_negative" (0 or more) for numbers.
+        resumable: whether `--resume` may change it (it does not change what is learned per step).
+    """
+    metadata = {"help": help, "flag": flag, "choices": choices, "check": check, "resumable": resumable}
+    return field(default=default, default_factory=default_factory, metadata=metadata)
 
 
 @dataclass
 class TrainingConfig:
-    """One `stylex train` run, fully resolved (written to the run's config.json and checkpoints)."""
+    """One `stylex train` run, fully resolved (written to the run's config.json and checkpoints).
 
-    network: NetworkConfig = field(default_factory=NetworkConfig)
-    preset: str = "cpu-32"  # the preset the defaults came from
+    Every field's help text, `stylex train` flag, allowed values and whether `--resume` may change
+    it are in its metadata (`setting` above); `stylex train` builds its flags from them.
+    """
+
+    network: NetworkConfig = setting(default_factory=NetworkConfig, help="network sizes (see NetworkConfig)")
+    preset: str = setting("cpu-32", help="the preset the defaults came from")
     # Inputs, filled in by the command.
-    data: str = ""  # dataset spec (see stylex.datasets.open_dataset)
-    classifier: str = ""  # classifier file
-    classifier_fingerprint: str = ""  # sha256 of the classifier's weights
-    class_names: list = field(default_factory=list)
+    data: str = setting("", help="dataset spec (see stylex.datasets.open_dataset)")
+    classifier: str = setting("", help="classifier file")
+    classifier_fingerprint: str = setting("", help="sha256 of the classifier's weights")
+    class_names: list = setting(default_factory=list, help="the classifier's class names")
     # Schedule and batch.
-    kimg: float = 50.0  # length of the run in thousands of real images shown to D
-    batch: int = 32  # total batch per optimizer step, over all processes and micro-steps
-    batch_gpu: int = 0  # batch per process per micro-step; 0 = batch / processes (no accumulation)
+    kimg: float = setting(50.0, flag="--kimg", check="positive", resumable=True,
+                          help="length of training in thousands of real images (fractional allowed, e.g. 0.5)")
+    batch: int = setting(32, flag="--batch", check="positive",
+                         help="total batch per optimizer step over all processes and micro-steps")
+    batch_gpu: int = setting(0, flag="--batch-gpu", check="non_negative",
+                             help="batch per process per micro-step (gradient accumulation when smaller than "
+                                  "batch / processes; 0 = batch / processes)")
     # Optimisers (Adam). Learning rates and betas are rescaled for lazy regularization.
-    g_lr: float = 0.002  # generator (mapping + synthesis)
-    d_lr: float = 0.002  # discriminator
-    e_lr: float = 0.002  # encoder
-    beta1: float = 0.0
-    beta2: float = 0.99
+    g_lr: float = setting(0.002, flag="--g-lr", check="positive", help="generator learning rate")
+    d_lr: float = setting(0.002, flag="--d-lr", check="positive", help="discriminator learning rate")
+    e_lr: float = setting(0.002, flag="--e-lr", check="positive", help="encoder learning rate")
+    beta1: float = setting(0.0, help="Adam beta1")
+    beta2: float = setting(0.99, help="Adam beta2")
     # Adversarial loss and regularization.
-    adv_loss: str = "logistic"  # logistic (non-saturating, StyleGAN2) | hinge
-    r1_gamma: float = 0.1  # R1 weight on real images (0 disables)
-    r1_interval: int = 16  # lazy R1: every this many D steps
-    pl_weight: float = 2.0  # path-length regularization weight (0 disables)
-    pl_interval: int = 4  # lazy path length: every this many G steps
-    pl_batch_shrink: int = 2  # path-length batch = micro-batch / this
-    pl_decay: float = 0.01  # moving-average speed of the path-length target
+    adv_loss: str = setting("logistic", flag="--adv-loss", choices=ADV_LOSSES,
+                            help="adversarial loss: logistic (non-saturating, StyleGAN2) or hinge")
+    r1_gamma: float = setting(0.1, flag="--r1-gamma",
+                              help="R1 regularization weight on real images (lazy, every 16 D steps; 0 disables)")
+    r1_interval: int = setting(16, check="positive", help="lazy R1: every this many D steps")
+    pl_weight: float = setting(2.0, flag="--pl-weight",
+                               help="path-length regularization weight (lazy, every 4 G steps; 0 disables)")
+    pl_interval: int = setting(4, check="positive", help="lazy path length: every this many G steps")
+    pl_batch_shrink: int = setting(2, check="positive", help="path-length batch = micro-batch / this")
+    pl_decay: float = setting(0.01, help="moving-average speed of the path-length target")
     # The StylEx objective (docs/METHOD.md section 3).
-    rec_l1: float = 1.0  # a_x: weight of L1(x', x)
-    rec_perceptual: float = 0.1  # a_p: weight of the perceptual distance of x' and x
-    rec_w: float = 0.1  # a_w: weight of L1(E(x'), E(x))
-    cls_weight: float = 1.0  # weight of KL(C(x) || C(x'))
-    perceptual: str = "ssim"  # one of PERCEPTUAL_KINDS (above): the structure-aware reconstruction distance
-    conditioning: str = "probs"  # probs (softmax of C) | logits
-    alternate: bool = True  # alternate encoder and noise G steps (False: both in every step)
-    encoder_only: bool = False  # train G only on reconstructions (no noise steps)
-    # Autoencoder warm-up: the first this many kimg train only G and E, on the reconstruction terms
-    # (no D, no classifier KL, no noise steps), so G can draw the features before a KL term can be
-    # met by changes nobody sees. 0 = off (the paper's method).
-    warmup_kimg: float = 0.0
-    style_mixing: float = 0.9  # probability of style mixing on noise steps
-    ema_kimg: float = 10.0  # EMA half-life of G and E in thousands of images
-    ema_rampup: float = 0.05  # EMA half-life is at most this fraction of images seen (0 = off)
-    augment: str = "translation,cutout,color"  # DiffAugment ops on all D inputs ("" = none)
-    augment_p: float = 1.0  # probability that each op is applied to an image
+    rec_l1: float = setting(1.0, flag="--rec-l1", help="a_x: weight of the L1 reconstruction loss L1(x', x)")
+    rec_perceptual: float = setting(0.1, flag="--rec-perceptual",
+                                    help="a_p: weight of the perceptual reconstruction loss")
+    rec_w: float = setting(0.1, flag="--rec-w", help="a_w: weight of L1(E(x'), E(x))")
+    cls_weight: float = setting(1.0, flag="--cls-weight", help="weight of the classifier loss KL(C(x) || C(x'))")
+    perceptual: str = setting(
+        "ssim", flag="--perceptual", choices=PERCEPTUAL_KINDS,
+        help="structure-aware reconstruction distance: ssim (structural similarity; offline, any classifier), "
+             "laplacian (L1 of Laplacian-pyramid bands; offline), lpips (needs the lpips package and AlexNet "
+             "weights), classifier (the explained classifier's own features: it cannot stop an invisible "
+             "solution) or none")
+    conditioning: str = setting("probs", flag="--conditioning", choices=CONDITIONINGS,
+                                help="condition from the classifier: probs (softmax) or logits")
+    alternate: bool = setting(True, flag="--alternate",
+                              help="alternate encoder and noise generator steps, one per optimizer step "
+                                   "(--no-alternate: both in every step)")
+    encoder_only: bool = setting(False, flag="--encoder-only",
+                                 help="train the generator only on reconstructions (no noise steps)")
+    warmup_kimg: float = setting(
+        0.0, flag="--warmup-kimg",
+        help="autoencoder warm-up: the first this many kimg train only G and E on the reconstruction terms (no D, "
+             "no classifier KL, no noise steps), so G can draw the features before the KL term can be met by "
+             "changes nobody sees; 0 = off, the paper's method")
+    style_mixing: float = setting(0.9, flag="--style-mixing", help="probability of style mixing on noise steps")
+    ema_kimg: float = setting(10.0, flag="--ema-kimg", help="EMA half-life of G and E in thousands of images")
+    ema_rampup: float = setting(0.05, flag="--ema-rampup",
+                                help="EMA half-life at most this fraction of images seen (0 = off)")
+    augment: str = setting("translation,cutout,color", flag="--augment",
+                           help="DiffAugment ops for all D inputs: comma list of translation, cutout, color, "
+                                "or none")
+    augment_p: float = setting(1.0, flag="--augment-p", help="probability of each augmentation op per image")
     # Speed.
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; CUDA only)
-    channels_last: bool = False  # channels_last memory format (CUDA)
-    tf32: bool = True  # allow TF32 matmuls and convolutions (CUDA)
-    compile: bool = False  # torch.compile the main forward passes
-    workers: int = 0  # data-loading worker processes per training process
+    precision: str = setting("fp32", flag="--precision", choices=PRECISIONS,
+                             help="fp32, bf16 or fp16 (autocast on CUDA; CPU always fp32)")
+    channels_last: bool = setting(False, flag="--channels-last", help="channels_last memory format (CUDA)")
+    tf32: bool = setting(True, flag="--tf32", help="allow TF32 matmuls/convolutions on CUDA")
+    compile: bool = setting(False, flag="--compile", help="torch.compile the main forward passes")
+    workers: int = setting(0, flag="--workers", check="non_negative", resumable=True,
+                           help="data-loading worker processes per training process")
     # Bookkeeping.
-    tick_kimg: float = 1.0  # progress/stats line every this many kimg
-    snap_kimg: float = 10.0  # checkpoint every this many kimg (and at the end)
-    keep_checkpoints: int = 3  # keep the newest this many checkpoints
-    sample_every_kimg: float = 10.0  # sample grids every this many kimg
-    metrics_every_kimg: float = 10.0  # held-out metrics every this many kimg (0 = only at the end)
-    metrics_images: int = 256  # held-out images used by the metrics
-    max_bad_steps: int = 20  # stop after this many non-finite steps in a row
-    seed: int = 0
+    tick_kimg: float = setting(1.0, flag="--tick", resumable=True,
+                               help="progress and stats.jsonl line every this many kimg")
+    snap_kimg: float = setting(10.0, flag="--snap", resumable=True,
+                               help="checkpoint every this many kimg (also at the end and on SIGINT/SIGTERM)")
+    keep_checkpoints: int = setting(3, flag="--keep", check="non_negative", resumable=True,
+                                    help="keep the newest this many checkpoints (0 = all)")
+    sample_every_kimg: float = setting(10.0, flag="--sample-every", resumable=True,
+                                       help="sample grid every this many kimg")
+    metrics_every_kimg: float = setting(10.0, flag="--metrics-every", resumable=True,
+                                        help="held-out metrics every this many kimg (0 = at the end only)")
+    metrics_images: int = setting(256, flag="--metrics-images", check="positive", resumable=True,
+                                  help="held-out images used by the metrics")
+    max_bad_steps: int = setting(20, flag="--max-bad-steps", check="positive", resumable=True,
+                                 help="stop after this many non-finite steps in a row")
+    seed: int = setting(0, help="random seed (`stylex train --seed`)")
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> TrainingConfig:
+        """Raise a one-line StylexError for a value outside a field's choices or checks (and the
+        network's); returns the configuration."""
+        for f in dataclasses.fields(self):
+            _check_value(f.name, getattr(self, f.name), f.metadata.get("choices"), f.metadata.get("check"))
+        if isinstance(self.network, NetworkConfig):
+            self.network.validate()
+        return self
 
 
-# Training presets: network preset of the same name plus these schedule/optimiser settings.
-TRAINING_PRESETS: dict[str, dict] = {
+def _check_value(name: str, value, choices, check) -> None:
+    if choices is not None and value not in choices:
+        raise StylexError(f"{name} {value!r} is unknown; allowed: {', '.join(choices)}")
+    if check == "positive" and not (isinstance(value, (int, float)) and 0 < value < float("inf")):
+        raise StylexError(f"{name} {value!r} is not allowed; it must be a finite number above 0")
+    if check == "non_negative" and not (isinstance(value, (int, float)) and 0 <= value < float("inf")):
+        raise StylexError(f"{name} {value!r} is not allowed; it must be 0 or more")
+
+
+def training_fields() -> list[dataclasses.Field]:
+    """The TrainingConfig fields, with their metadata (help, flag, choices, check, resumable)."""
+    return list(dataclasses.fields(TrainingConfig))
+
+
+RESUMABLE = frozenset(f.name for f in dataclasses.fields(TrainingConfig) if f.metadata["resumable"])
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named starting point: the network sizes and the schedule/optimiser settings."""
+
+    name: str
+    network: NetworkConfig
+    schedule: dict  # TrainingConfig fields the preset sets (the others keep TrainingConfig's defaults)
+
+    def training_config(self) -> TrainingConfig:
+        return TrainingConfig(network=dataclasses.replace(self.network), preset=self.name, **self.schedule)
+
+    def value(self, name: str):
+        """What this preset gives TrainingConfig field `name`."""
+        return getattr(self.training_config(), name)
+
+
+PRESETS: dict[str, Preset] = {
     # The demo on a 2-core CPU: 24.5 minutes with two threads. Chosen by 8-24 kimg probes on the world
     # (README, "Training StylEx"): R1 gamma 10, because with 0.05 D turned sharp within 3 kimg and G
     # answered with per-pixel speckle; reconstruction L1 weight 10, because at 1 the classifier KL and
     # the adversarial term dominated and reconstructions stayed blobs; no path length, style mixing or
     # augmentation (the world is plentiful and the run short; StyleGAN2-ADA's 32 px setting drops
     # them too; the lazy path-length step was 13% of the old preset's step time).
-    "cpu-32": dict(kimg=90.0, batch=16, r1_gamma=10.0, rec_l1=10.0, pl_weight=0.0, style_mixing=0.0, augment="",
-                   ema_kimg=2.0, tick_kimg=1.0, snap_kimg=10.0, sample_every_kimg=10.0, metrics_every_kimg=10.0,
-                   metrics_images=256),
+    # Network: 32 px; G has 128 channels at 4-8 px, 64 at 16 px, 32 at 32 px; D and E half that from 8 px
+    # up (measured: 128 everywhere trains about 3x slower per image).
+    "cpu-32": Preset("cpu-32", NetworkConfig(g_channel_base=1024, d_channel_base=512), dict(
+        kimg=90.0, batch=16, r1_gamma=10.0, rec_l1=10.0, pl_weight=0.0, style_mixing=0.0, augment="", ema_kimg=2.0,
+        tick_kimg=1.0, snap_kimg=10.0, sample_every_kimg=10.0, metrics_every_kimg=10.0, metrics_images=256)),
     # The earlier PyTorch reproduction's scale (64 px), on one or a few GPUs.
-    "repro-64": dict(kimg=5000.0, batch=32, r1_gamma=0.1, ema_kimg=10.0, tick_kimg=4.0, snap_kimg=100.0,
-                     sample_every_kimg=50.0, metrics_every_kimg=200.0, metrics_images=1000, workers=4),
-    # The paper's: 256 px, batch 16, about 250k iterations (4,000 kimg), 8 GPUs.
-    "paper-256": dict(kimg=4000.0, batch=16, r1_gamma=10.0, ema_kimg=5.0, tick_kimg=4.0, snap_kimg=100.0,
-                      sample_every_kimg=50.0, metrics_every_kimg=200.0, metrics_images=1000, workers=4),
+    "repro-64": Preset("repro-64", NetworkConfig(
+        resolution=64, z_dim=512, w_dim=512, mapping_layers=8,
+        g_channel_base=4096, g_channel_max=512, d_channel_base=4096, d_channel_max=512,
+    ), dict(
+        kimg=5000.0, batch=32, r1_gamma=0.1, ema_kimg=10.0, tick_kimg=4.0, snap_kimg=100.0, sample_every_kimg=50.0,
+        metrics_every_kimg=200.0, metrics_images=1000, workers=4)),
+    # The paper's: 256 px StyleGAN2 config F (5,760 modulated-conv style coordinates), batch 16, about
+    # 250k iterations (4,000 kimg), 8 GPUs.
+    "paper-256": Preset("paper-256", NetworkConfig(
+        resolution=256, z_dim=512, w_dim=512, mapping_layers=8,
+        g_channel_base=32768, g_channel_max=512, d_channel_base=32768, d_channel_max=512,
+    ), dict(
+        kimg=4000.0, batch=16, r1_gamma=10.0, ema_kimg=5.0, tick_kimg=4.0, snap_kimg=100.0, sample_every_kimg=50.0,
+        metrics_every_kimg=200.0, metrics_images=1000, workers=4)),
 }
+# The two halves of each preset (sizes are printed by `stylex info --preset NAME`).
+NETWORK_PRESETS: dict[str, NetworkConfig] = {name: p.network for name, p in PRESETS.items()}
+TRAINING_PRESETS: dict[str, dict] = {name: p.schedule for name, p in PRESETS.items()}
+
+
+def preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise StylexError(f"--preset {name}: unknown preset; allowed: {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def network_preset(name: str) -> NetworkConfig:
+    return dataclasses.replace(preset(name).network)
 
 
 def training_preset(name: str) -> TrainingConfig:
     """The training configuration of a preset (its network preset included)."""
-    network = network_preset(name)
-    return TrainingConfig(network=network, preset=name, **TRAINING_PRESETS[name])
+    return preset(name).training_config()
 
 
 def to_dict(config) -> dict:

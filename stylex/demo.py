@@ -7,8 +7,8 @@ on the clean world, AttFind finds its attributes, and the figures, the evaluatio
 (sufficiency against random and Wu et al. baselines, classifier-specificity between the two runs,
 ground-truth recovery read by the factor oracle) and one report page are written.
 
-Every stage calls the same library functions and sub-commands a user would; this module only
-chooses sizes, runs the stages in order, and writes `report.html` and `summary.json`.
+Every stage calls the same functions a user would (`stylex.api`, which the sub-commands call too);
+this module only chooses sizes, runs the stages in order, and writes `report.html` and `summary.json`.
 """
 
 from __future__ import annotations
@@ -71,16 +71,6 @@ class Stages:
         return result
 
 
-def _command(argv: list[str]) -> None:
-    """Run a `stylex` sub-command in this process, letting its errors propagate."""
-    from stylex.cli import build_parser
-
-    args = build_parser().parse_args(argv)
-    code = int(args._run(args) or 0)
-    if code:
-        raise StylexError(f"`stylex {' '.join(argv)}` failed with exit status {code}")
-
-
 def _make_worlds(out: Path, sizes: DemoSizes, seed: int) -> dict[str, Path]:
     from stylex.world import generate_world
 
@@ -108,45 +98,49 @@ def _train_classifier(world: Path, test_world: Path, out: Path, sizes: DemoSizes
 
 
 def _train_stylex(run: Path, world: Path, classifier: Path, sizes: DemoSizes, seed: int, device: str) -> None:
-    _command(["train", "--data", str(world), "--classifier", str(classifier), "--out", str(run),
-              "--preset", "cpu-32", "--perceptual", "classifier", "--kimg", str(sizes.kimg),
-              "--metrics-images", str(sizes.metrics_images), "--metrics-every", "0",
-              "--snap", str(max(sizes.kimg, 0.01)), "--sample-every", str(max(sizes.kimg, 0.01)),
-              "--keep", "1", "--seed", str(seed), "--device", device, "--force"])
+    from stylex import api
+
+    snap = max(sizes.kimg, 0.01)
+    api.train(out=run, data=str(world), classifier=str(classifier), preset="cpu-32", perceptual="classifier",
+              kimg=sizes.kimg, metrics_images=sizes.metrics_images, metrics_every_kimg=0.0, snap_kimg=snap,
+              sample_every_kimg=snap, keep_checkpoints=1, seed=seed, device=device, force=True)
 
 
 def _attfind(run: Path, sizes: DemoSizes, seed: int, device: str) -> Path:
-    records = run / "attfind" / "records.h5"
-    _command(["attfind", "--run", str(run), "--num-images", str(sizes.attfind_images), "--out", str(records),
-              "--top-k", str(max(sizes.top_k, 10)), "--seed", str(seed), "--device", device, "--overwrite"])
-    return records
+    from stylex import api
+    from stylex.attfind import SelectionOptions
+
+    result = api.attfind(out=run / "attfind" / "records.h5", run=run, num_images=sizes.attfind_images, seed=seed,
+                         device=device, overwrite=True, selection=SelectionOptions(top_k=max(sizes.top_k, 10)))
+    if not result.complete:
+        raise StylexError(f"AttFind of {run} did not finish")
+    return result.records_path
 
 
 def _explain(ctx, out: Path, sizes: DemoSizes) -> Path:
-    from stylex import visualize
+    from stylex import api
 
-    return visualize.write_explanations(ctx.editor(), ctx.selection, out, top_k=sizes.top_k,
-                                        n_examples=sizes.examples, n_images=sizes.explained_images,
-                                        gif_frames=sizes.gif_frames)
+    return api.explain(ctx, out, top_k=sizes.top_k, examples=sizes.examples, images=sizes.explained_images,
+                       gif_frames=sizes.gif_frames).index
 
 
 def _evaluate(ctx, sizes: DemoSizes, oracle) -> dict:
-    from stylex import evaluate
+    from stylex import api
 
-    editor = ctx.editor()
+    def measure(what, **kwargs):
+        return api.evaluate(what, ctx, top_k=sizes.top_k, device=ctx.device, **kwargs).values
+
     return {
-        "baselines": evaluate.baselines(editor, ctx.selection, sizes.top_k, seeds=sizes.random_seeds),
-        "reconstruction": evaluate.reconstruction(editor, ctx.selection, sizes.top_k),
-        "ground_truth": evaluate.ground_truth(editor, ctx.selection, oracle, sizes.top_k,
-                                              factors_used={"label": LABEL, "shortcut": SHORTCUT[0]}),
+        "baselines": measure("baselines", seeds=sizes.random_seeds),
+        "reconstruction": measure("reconstruction"),
+        "ground_truth": measure("ground_truth", oracle=oracle, factors={"label": LABEL, "shortcut": SHORTCUT[0]}),
     }
 
 
 def _specificity(contexts: dict, top_k: int) -> dict:
-    from stylex import evaluate
+    from stylex import api
 
-    return evaluate.classifier_specificity(
-        {name: (c.G, c.classifier, c.records, c.selection, c.device) for name, c in contexts.items()}, top_k)
+    return api.evaluate("specificity", runs=contexts, top_k=top_k).values
 
 
 def _curve_plot(results: dict, path: Path) -> Path:

@@ -6,13 +6,18 @@ JSON-ready dict that states its sample size.
 - `baselines`: the same on the same generator and images for k random coordinates and for Wu et
   al.'s StyleSpace detection (coordinates whose mean differs most between the classes, relative
   to their spread).
-- `classifier_specificity`: attributes of run X applied to classifier Y, for two runs.
+- `specificity`: attributes of run X applied to classifier Y, for two runs.
 - `reconstruction`: agreement, KL, L1 and a Fréchet distance of the reconstructions, and the same
   distance for counterfactuals as k grows.
-- `condition_swap`: whether G takes the decision from the condition c, and over how many
+- `condition`: whether G takes the decision from the condition c, and over how many
   coordinates the condition's change is spread (a diagnostic when AttFind finds nothing).
 - `ground_truth`: on the synthetic world, which factor each top attribute changes (by the factor
   oracle) and causal recovery@k.
+- `fidelity`: on the synthetic world, whether reconstructions keep every factor (no records needed).
+
+Each has one name: the function, its result's `what`, its `stylex evaluate` name and its entry
+in `EVALUATIONS`, the registry the command and `stylex.api.evaluate` run (every entry takes one
+`EvaluationInputs`).
 
 Decisions are the classifier's on the reconstructions G(s), which is what every edit starts from.
 A flip toward class y means the edited image's argmax is y. For two classes every image is pushed
@@ -27,17 +32,20 @@ draws averaged, and the first draw's seed).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from stylex import maths
 from stylex.attfind.editor import Editor
-from stylex.attfind.selection import Selection
+from stylex.attfind.selection import Edit, Selection
 from stylex.runtime import in_batches, map_batches
 
-# (target class, source class) -> (coordinate, direction) edits, best first.
-EditPicker = Callable[[int, int], list[tuple[int, int]]]
+# (target class, source class) -> edits, best first.
+EditPicker = Callable[[int, int], list[Edit]]
 
 
 def base_predictions(editor: Editor) -> np.ndarray:
@@ -84,13 +92,13 @@ def sufficiency(editor: Editor, selection: Selection, top_k: int = 10, predicted
     return {"what": "sufficiency", **flip_curve(editor, pick, top_k, predicted)}
 
 
-def _push_direction(editor: Editor, coordinates, target: int, source: int) -> list[tuple[int, int]]:
+def _push_direction(editor: Editor, coordinates, target: int, source: int) -> list[Edit]:
     """For each coordinate, the direction whose mean recorded effect pushes class-`source` images
     most toward `target` (the same information AttFind uses, so baselines differ only in which
     coordinates they pick)."""
     rows = editor.records.predicted == source
     toward = editor.records.effect[rows][:, :, :, target].mean(axis=0) if rows.any() else np.zeros((2, 1))
-    return [(int(k), int(toward[:, k].argmax()) if rows.any() else 1) for k in coordinates]
+    return [Edit(int(k), int(toward[:, k].argmax()) if rows.any() else 1) for k in coordinates]
 
 
 def random_baseline(editor: Editor, top_k: int = 10, seeds: int = 5, seed: int = 0, predicted=None) -> dict:
@@ -127,7 +135,7 @@ def wu_baseline(editor: Editor, top_k: int = 10, predicted=None) -> dict:
     def pick(target, source):
         score, direction = wu_scores(styles, predicted, target)
         order = np.argsort(-score, kind="stable")[:top_k]
-        return [(int(k), int(direction[k])) for k in order]
+        return [Edit(int(k), int(direction[k])) for k in order]
 
     return {"what": "wu", **flip_curve(editor, pick, top_k, predicted)}
 
@@ -141,7 +149,7 @@ def baselines(editor: Editor, selection: Selection, top_k: int = 10, seeds: int 
             "wu": wu_baseline(editor, top_k, predicted)}
 
 
-def classifier_specificity(runs: dict[str, tuple], top_k: int = 10) -> dict:
+def specificity(runs: dict[str, tuple], top_k: int = 10) -> dict:
     """The matrix of flip rates of run X's attributes (its generator, images and selection) judged by
     run Y's classifier.
 
@@ -156,7 +164,7 @@ def classifier_specificity(runs: dict[str, tuple], top_k: int = 10) -> dict:
             result = sufficiency(Editor(G, classifier, records, device), selection, top_k)
             matrix[x][y] = result["flip_rate"]
             sizes[x] = result["n_images"]
-    return {"what": "classifier_specificity", "top_k": top_k, "rows": "attributes of run",
+    return {"what": "specificity", "top_k": top_k, "rows": "attributes of run",
             "columns": "classifier of run", "matrix": matrix, "n_images": sizes}
 
 
@@ -198,7 +206,7 @@ def reconstruction(editor: Editor, selection: Selection | None = None, top_k: in
     return out
 
 
-def condition_swap(editor: Editor, ks=(1, 3, 10, 30, 100, 300), predicted=None) -> dict:
+def condition(editor: Editor, ks=(1, 3, 10, 30, 100, 300), predicted=None) -> dict:
     """Does the generator take the classifier's decision from the condition c, and how does it write
     the condition into StyleSpace? A diagnostic for a classifier AttFind does not explain.
 
@@ -275,7 +283,7 @@ def ground_truth(editor: Editor, selection: Selection, oracle, top_k: int = 10,
         if selection.mode == "binary":
             parts.append((rows[predicted == a.toward_class], 1 - a.direction))
         order = np.concatenate([g for g, _ in parts])
-        edited = editor.render(torch.cat([editor.edited(g, [(a.coordinate, d)]) for g, d in parts]))
+        edited = editor.render(torch.cat([editor.edited(g, [Edit(a.coordinate, d)]) for g, d in parts]))
         change = _total_variation(oracle.probabilities(edited), {f: v[order] for f, v in base.items()})
         dominant = max(change, key=change.get)
         per_attribute.append({"rank": a.rank, "name": a.name, "coordinate": a.coordinate,
@@ -372,3 +380,118 @@ def fidelity_of_run(checkpoint, classifier_path, data: str, num_images: int = 25
                       samples, batch)
     result.update(checkpoint=str(model.checkpoint_path), kimg=model.kimg)
     return result
+
+
+# -- the registry ---------------------------------------------------------------------------------
+
+
+@dataclass
+class EvaluationInputs:
+    """Everything an evaluation may read; each entry uses what it needs."""
+
+    context: Any = None  # the AttFindContext of the records measured (all but fidelity)
+    top_k: int = 10
+    batch: int = 64
+    seeds: int = 5  # baselines: random draws averaged
+    runs: dict | None = None  # specificity: name -> AttFindContext (two runs)
+    oracle: Any = None  # ground_truth: a FactorOracle or its weights file (None: the packaged one)
+    factors: dict | None = None  # ground_truth: role -> factor (None: the records' world label and shortcut)
+    checkpoint: Any = None  # fidelity: run directory or checkpoint
+    classifier: Any = None  # fidelity: the run's classifier file
+    data: str | None = None  # fidelity: the world
+    num_images: int = 256  # fidelity: test faces reconstructed
+    samples: int = 256  # fidelity: noise samples (0 skips)
+    device: Any = "cpu"
+
+    def editor(self) -> Editor:
+        return self.context.editor(self.batch)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    name: str
+    fn: Callable[[EvaluationInputs], dict]
+    needs_records: bool = True
+
+
+EVALUATIONS: dict[str, Evaluation] = {}
+ALIASES = {"ground-truth": "ground_truth"}  # the command line's older spelling
+
+
+def register(name: str, needs_records: bool = True):
+    """Add `fn(inputs: EvaluationInputs) -> dict` to EVALUATIONS under `name`."""
+    def add(fn):
+        EVALUATIONS[name] = Evaluation(name, fn, needs_records)
+        return fn
+
+    return add
+
+
+def evaluation(name: str) -> Evaluation:
+    """The registry entry of `name` (or of an alias)."""
+    from stylex.errors import StylexError
+
+    name = ALIASES.get(name, name)
+    if name not in EVALUATIONS:
+        raise StylexError(f"unknown evaluation {name!r}; allowed: {', '.join(EVALUATIONS)}")
+    return EVALUATIONS[name]
+
+
+@register("sufficiency")
+def _sufficiency(inputs: EvaluationInputs) -> dict:
+    return sufficiency(inputs.editor(), inputs.context.selection, inputs.top_k)
+
+
+@register("baselines")
+def _baselines(inputs: EvaluationInputs) -> dict:
+    return baselines(inputs.editor(), inputs.context.selection, inputs.top_k, inputs.seeds)
+
+
+@register("specificity")
+def _specificity(inputs: EvaluationInputs) -> dict:
+    from stylex.errors import StylexError
+
+    if not inputs.runs:
+        raise StylexError("specificity needs --other-records: the records of the run trained with the other "
+                          "classifier")
+    runs = {name: (c.G, c.classifier, c.records, c.selection, c.device) for name, c in inputs.runs.items()}
+    return specificity(runs, inputs.top_k)
+
+
+@register("reconstruction")
+def _reconstruction(inputs: EvaluationInputs) -> dict:
+    return reconstruction(inputs.editor(), inputs.context.selection, inputs.top_k)
+
+
+@register("condition")
+def _condition(inputs: EvaluationInputs) -> dict:
+    return condition(inputs.editor())
+
+
+@register("ground_truth")
+def _ground_truth(inputs: EvaluationInputs) -> dict:
+    from stylex.errors import StylexError
+    from stylex.oracle import load_oracle
+
+    records = inputs.context.records
+    factors = inputs.factors or {k: v for k, v in (records.provenance.world or {}).items() if v}
+    if not factors:
+        raise StylexError(f"{records.path} was not made on a synthetic world; ground truth needs one "
+                          "(or pass --factor)")
+    oracle = inputs.oracle
+    if oracle is None or isinstance(oracle, (str, Path)):
+        oracle = load_oracle(oracle, inputs.device)
+    return ground_truth(inputs.editor(), inputs.context.selection, oracle, inputs.top_k, factors)
+
+
+@register("fidelity", needs_records=False)
+def _fidelity(inputs: EvaluationInputs) -> dict:
+    from stylex.errors import StylexError
+
+    missing = [flag for flag, value in (("--checkpoint", inputs.checkpoint), ("--classifier", inputs.classifier),
+                                         ("--data", inputs.data)) if not value]
+    if missing:
+        raise StylexError(f"fidelity needs {', '.join(missing)} (the run or checkpoint, its classifier and the world)")
+    return fidelity_of_run(inputs.checkpoint, inputs.classifier, inputs.data, inputs.num_images, inputs.samples,
+                           inputs.batch, inputs.device,
+                           oracle_path=inputs.oracle if isinstance(inputs.oracle, (str, Path)) else None)

@@ -301,11 +301,11 @@ def write_study_pack(editor, selection, out_dir: str | Path, *, name: str | None
                                   title=f"{qid}: {VERBAL_PROMPT}", attribute=a.rank, images=q["images"]))
         used_rows.update(q["images"])
         jobs.append((file, lambda a=a, q=q: strip_frames(editor, a.coordinate, q["images"], frames)))
-    meta = records.meta
+    meta = records.provenance
     key = {
         "format": KEY_FORMAT, "version": KEY_VERSION, "name": name, "seed": seed,
-        "source": {"records": str(records.path), "checkpoint_sha256": meta.get("checkpoint_sha256"),
-                   "classifier_fingerprint": meta.get("classifier_fingerprint"), "selection_mode": selection.mode},
+        "source": {"records": str(records.path), "checkpoint_sha256": meta.checkpoint_sha256,
+                   "classifier_fingerprint": meta.classifier_fingerprint, "selection_mode": selection.mode},
         "class_names": names,
         "animation": {"frames": frames, "duration_ms": duration_ms, "pool": pool,
                       "sweep": "one style coordinate from its minimum over the analysed images to its maximum, "

@@ -20,7 +20,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from stylex.attfind.editor import Editor
-from stylex.attfind.selection import Attribute, Selection, explain_image
+from stylex.attfind.selection import Attribute, Edit, Selection, explain_image
 from stylex.maths import to_uint8
 
 CAPTION = 14  # pixel height of a caption strip under an image
@@ -129,7 +129,7 @@ def pick_examples(editor: Editor, coordinate: int, direction: int, target: int, 
     distance = np.abs(editor.target(coordinate, direction) - editor.coordinate_values(rows)[:, coordinate].numpy())
     rows = rows[np.argsort(-distance, kind="stable")][: max(pool, 4 * n)]
     before = editor.render(editor.edited(rows, []))
-    after = editor.render(editor.edited(rows, [(coordinate, direction)]))
+    after = editor.render(editor.edited(rows, [Edit(coordinate, direction)]))
     p0, p1 = probabilities(editor, before, target), probabilities(editor, after, target)
     change = p1 - p0
     keep = [i for i in range(len(rows)) if change[i] >= min_change][:n]
@@ -227,7 +227,7 @@ def image_figure(editor: Editor, selection: Selection, row: int, top_k: int = 5)
     lines = []
     for kind, candidates in (("independent", None), ("subset", selection.edits_toward(target, source))):
         chosen = explain_image(effect, target, top_k, candidates)
-        edits = [(k, d) for k, d, _ in chosen]
+        edits = [Edit(k, d) for k, d, _ in chosen]
         flats = [editor.edited([row], [])] + [editor.edited([row], [e]) for e in edits]
         flats.append(editor.edited([row], edits))
         images = editor.render(torch.cat(flats))

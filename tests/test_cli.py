@@ -65,14 +65,15 @@ def test_import_without_cuda():
 def test_every_train_flag_sets_a_real_config_field():
     import dataclasses
 
+    from stylex.api import resolve_training_config
     from stylex.commands import train
     from stylex.config import TrainingConfig
 
     fields = {f.name for f in dataclasses.fields(TrainingConfig)}
-    flags = [f for _, f, _, _ in train._FLAGS] + [f for _, f, _ in train._SWITCHES]
+    flags = [f.name for _, f in train._config_flags()]
     assert set(flags) <= fields, sorted(set(flags) - fields)
     args = build_parser().parse_args(["train", "--out", "x", "--keep", "5", "--g-lr", "0.002"])
-    cfg = train._resolve_config(args, None)
+    cfg = resolve_training_config(train.request_from(args), None)
     assert cfg.keep_checkpoints == 5 and cfg.g_lr == 0.002
 
 

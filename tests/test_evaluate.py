@@ -86,13 +86,13 @@ def test_sufficiency_and_baselines_by_hand(setup):
     assert both["random"]["curve"][1]["flip_rate"] == 1.0 and both["random"]["seeds"] == 3
 
 
-def test_classifier_specificity_matrix(setup):
+def test_specificity_matrix(setup):
     editor, selection = setup
     records_b = make_records(linear_classifier(-1.0))
     selection_b = select_from_records(records_b, SelectionOptions(top_k=2))
     runs = {"A": (PixelG(), linear_classifier(), editor.records, selection, "cpu"),
             "B": (PixelG(), linear_classifier(-1.0), records_b, selection_b, "cpu")}
-    result = evaluate.classifier_specificity(runs, top_k=2)
+    result = evaluate.specificity(runs, top_k=2)
     # Each run's attributes flip its own classifier; applied to the opposite classifier they push
     # every image further into its class.
     assert result["matrix"] == {"A": {"A": 1.0, "B": 0.0}, "B": {"A": 0.0, "B": 1.0}}
@@ -141,7 +141,7 @@ class ConditionedPixelG(PixelG):
         return [s[:, :2], s[:, 2:]]
 
 
-def test_condition_swap_by_hand():
+def test_condition_by_hand():
     # A classifier that also reads the toRGB style: f = s0 + 2 s1 + 2 s2.
     def classify(images):
         f = images[:, 0, 0, 0] + 2 * images[:, 1, 0, 0] + 2 * images[:, 2, 0, 0]
@@ -155,7 +155,7 @@ def test_condition_swap_by_hand():
     editor = Editor(ConditionedPixelG(), classify, records)
     assert torch.allclose(editor.with_condition([0, 1], records.conditions[0]), torch.from_numpy(STYLES[:2]))
 
-    result = evaluate.condition_swap(editor, ks=(1, 5))
+    result = evaluate.condition(editor, ks=(1, 5))
     # Swapping c adds +-(0.6, 1.0, 0.8): every image flips when all three styles move.
     assert result["flip_rate_all_styles"] == 1.0 and result["n_pairs"] == 4 and result["coordinates"] == 2
     # The swap moves s1 most relative to its range (1.0 / 1.6 against 0.6 / 2): with s1 alone images

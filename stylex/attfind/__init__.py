@@ -15,6 +15,7 @@ from stylex.attfind.effects import ImageEffects, image_effects, image_effects_re
 from stylex.attfind.records import Records, compute_records, load_records, merge_records, shard_path
 from stylex.attfind.selection import (
     Attribute,
+    Edit,
     Selection,
     SelectionOptions,
     attributes_path,
@@ -26,7 +27,7 @@ from stylex.attfind.selection import (
 )
 
 __all__ = [
-    "AttFindContext", "Attribute", "Editor", "ImageEffects", "Records", "Selection", "SelectionOptions",
+    "AttFindContext", "Attribute", "Edit", "Editor", "ImageEffects", "Records", "Selection", "SelectionOptions",
     "attributes_path", "compute_records", "explain_image", "image_effects", "image_effects_reference",
     "load_context", "load_records", "load_selection", "merge_records", "save_selection", "select_attributes",
     "select_from_records", "shard_path",

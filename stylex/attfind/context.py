@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from stylex.attfind.editor import Editor
-from stylex.attfind.records import Records, load_records
+from stylex.attfind.records import Records, RecordsMeta, load_records
 from stylex.attfind.selection import Selection, attributes_path, load_selection
 from stylex.errors import StylexError
 
@@ -63,14 +63,16 @@ def _exists(path: Path, what: str) -> bool:
     return path.is_file() or (what == "checkpoint" and path.is_dir())
 
 
-def _existing(meta: dict, override: str | Path | None, what: str, flag: str, records_path: Path) -> Path:
+def _existing(meta: RecordsMeta | dict, override: str | Path | None, what: str, flag: str,
+              records_path: Path) -> Path:
     """The file named by `override`, else by the records' relative path, else by their absolute one."""
+    meta = RecordsMeta.from_dict(meta) if isinstance(meta, dict) else meta
     if override:
         path = Path(override)
         if not _exists(path, what):
             raise StylexError(f"{flag} {path} does not exist")
         return path
-    relative, absolute = meta.get(f"{what}_relative"), meta.get(what)
+    relative, absolute = getattr(meta, f"{what}_relative"), getattr(meta, what)
     if not relative and not absolute:
         raise StylexError(f"records file {records_path} does not say which {what} it was made with; pass {flag}")
     tried = []
@@ -105,15 +107,15 @@ def load_context(records_path: str | Path, device: str | torch.device = "cpu", c
 
     records_path = Path(records_path)
     records = load_records(records_path)
-    meta = records.meta
+    meta = records.provenance
     ckpt = resolve_checkpoint(_existing(meta, checkpoint, "checkpoint", "--checkpoint", records_path))
-    if meta.get("checkpoint_sha256") and file_sha256(ckpt) != meta["checkpoint_sha256"]:
+    if meta.checkpoint_sha256 and file_sha256(ckpt) != meta.checkpoint_sha256:
         raise StylexError(f"checkpoint {ckpt} is not the one {records_path} was made with (its sha256 differs); "
                           "use the original checkpoint, or re-run `stylex attfind` with this one")
     trained = load_trained(ckpt, device)
     clf_path = _existing(meta, classifier, "classifier", "--classifier", records_path)
     clf = load_classifier(clf_path, device, num_classes=records.num_classes, resolution=trained.G.resolution)
-    if meta.get("classifier_fingerprint") and clf.fingerprint != meta["classifier_fingerprint"]:
+    if meta.classifier_fingerprint and clf.fingerprint != meta.classifier_fingerprint:
         raise StylexError(f"classifier {clf_path} is not the one {records_path} was made with (its weights "
                           "differ); use the original classifier, or re-run `stylex attfind` with this one")
     # The one class-name rule (stylex.classifiers.class_names_for), the records' names as the data's.

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
+from stylex.attfind.selection import Edit
 from stylex.maths import clamp_images, from_uint8
 from stylex.runtime import map_batches
 
@@ -53,8 +54,8 @@ class Editor:
         """The extreme an edit moves toward."""
         return float((self.style_max if direction else self.style_min)[coordinate])
 
-    def edited(self, rows, edits: Iterable[tuple[int, int]], shift: float | None = None) -> torch.Tensor:
-        """Style vectors [len(rows), S_all] of the images with every (coordinate, direction) edit applied."""
+    def edited(self, rows, edits: Iterable[Edit], shift: float | None = None) -> torch.Tensor:
+        """Style vectors [len(rows), S_all] of the images with every edit applied."""
         shift = self.records.shift if shift is None else shift
         flat = self.styles[torch.as_tensor(rows, dtype=torch.long)].clone()
         for coordinate, direction in edits:

@@ -42,7 +42,7 @@ import glob
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -67,6 +67,40 @@ from stylex.stylespace import StyleLayer, StyleSpace
 FORMAT = "stylex-attfind-records"
 VERSION = 1
 METHODS = ("exact", "taylor")
+
+
+@dataclass
+class RecordsMeta:
+    """The provenance a records file keeps in its `meta` attribute (what `stylex attfind` writes;
+    `Records.provenance` reads it back). Paths are recorded absolute and, where one exists,
+    relative to the records file's folder (`*_relative`).
+
+    `to_dict` gives the JSON `compute_records` stores: every field, except a `*_relative` path that
+    is None, plus `extra` (keys of other writers, kept as they are).
+    """
+
+    checkpoint: str | None = None
+    checkpoint_relative: str | None = None
+    checkpoint_sha256: str | None = None
+    classifier: str | None = None
+    classifier_relative: str | None = None
+    classifier_fingerprint: str | None = None
+    data: str | None = None
+    split: str | None = None
+    seed: int | None = None
+    world: dict | None = None  # on a synthetic world: {"label": factor, "shortcut": factor or None}
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        names = [f for f in self.__dataclass_fields__ if f != "extra"]
+        out = {k: getattr(self, k) for k in names if not (k.endswith("_relative") and getattr(self, k) is None)}
+        return {**self.extra, **out}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> RecordsMeta:
+        data = dict(data or {})
+        known = {k: data.pop(k) for k in list(data) if k in cls.__dataclass_fields__ and k != "extra"}
+        return cls(**known, extra=data)
 
 
 @dataclass
@@ -107,6 +141,11 @@ class Records:
     @property
     def num_classes(self) -> int:
         return self.base_logits.shape[1]
+
+    @property
+    def provenance(self) -> RecordsMeta:
+        """`meta` as a RecordsMeta (checkpoint, classifier, data, split, seed, world)."""
+        return RecordsMeta.from_dict(self.meta)
 
     @property
     def space(self) -> StyleSpace:

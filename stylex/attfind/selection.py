@@ -11,6 +11,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -37,6 +38,15 @@ class SelectionOptions:
     # output by more than this (None: off; the authors use 0.2 over 10 images). See `greedy_toward`.
     discriminator_limit: float | None = None
     discriminator_images: int = 10
+
+
+class Edit(NamedTuple):
+    """One StyleSpace edit: a coordinate (flat index in the analysed StyleSpace) moved in a direction
+    (0: toward its minimum over the analysed images, 1: toward its maximum). Every module passes
+    edits in this order (`Selection.edits_toward`, `greedy_toward`, `Editor.edited`, the evaluation)."""
+
+    coordinate: int
+    direction: int
 
 
 @dataclass
@@ -76,18 +86,18 @@ class Selection:
     unstable: list[int] = field(default_factory=list)  # rows whose effects were zeroed (Step B)
     num_images: int = 0
 
-    def edits_toward(self, target: int, source: int | None = None, top_k: int | None = None):
-        """The top attributes as (coordinate, direction) pairs that push toward `target` (for images
-        of class `source` in one-vs-one mode)."""
+    def edits_toward(self, target: int, source: int | None = None, top_k: int | None = None) -> list[Edit]:
+        """The top attributes as edits that push toward `target` (for images of class `source` in
+        one-vs-one mode)."""
         if self.mode == "binary":
-            pairs = [(a.coordinate, a.direction if a.toward_class == target else 1 - a.direction)
+            pairs = [Edit(a.coordinate, a.direction if a.toward_class == target else 1 - a.direction)
                      for a in self.attributes]
         else:
             wanted = source if self.mode == "one-vs-one" else None
             found = [lst for lst in self.lists if lst.target == target and lst.source == wanted]
             if not found:
                 raise StylexError(f"the selection has no list toward class {target} from {source}")
-            pairs = [(a.coordinate, a.direction) for a in found[0].attributes]
+            pairs = [Edit(a.coordinate, a.direction) for a in found[0].attributes]
         return pairs[:top_k] if top_k else pairs
 
 
@@ -108,7 +118,7 @@ def greedy_toward(
     disc: np.ndarray | None = None,
     disc_limit: float | None = None,
     disc_images: int = 10,
-) -> list[tuple[int, int]]:
+) -> list[Edit]:
     """Step D: greedy search for the edits that push a set of images toward one class.
 
     Args:
@@ -123,13 +133,13 @@ def greedy_toward(
             `disc_images` images it affects (the source images, in their order, whose target logit
             it raises by more than `threshold`) has |change| > `disc_limit`. The authors use a limit
             of 0.2 over 10 images.
-    Returns: (direction, coordinate) pairs in the order found.
+    Returns: the edits in the order found.
     """
     n, _, size = toward.shape
     push = np.maximum(toward, 0).reshape(n, 2 * size).astype(np.float64)
     disc = None if disc is None or disc_limit is None else np.abs(disc).reshape(n, 2 * size)
     acc = np.zeros(n)
-    chosen: list[tuple[int, int]] = []
+    chosen: list[Edit] = []
     while len(chosen) < top_k and n:
         active = acc < flip_factor * threshold
         if not active.any():  # every image counts as flipped: rank the rest by their push on all images
@@ -143,7 +153,7 @@ def greedy_toward(
             if (disc[affected, j] > disc_limit).any():
                 push[:, j] = 0
                 continue
-        chosen.append(divmod(j, size))
+        chosen.append(Edit(j % size, j // size))
         acc += push[:, j]
         push[:, j] = 0
     return chosen
@@ -212,7 +222,7 @@ def select_attributes(
         """The search toward `target` and its attributes ranked by mean push (returns both)."""
         rows = predicted != target if source is None else predicted == source
         found = search(target, rows)
-        scored = [(effect[rows, d, k, target].mean(), d, k) for d, k in found]
+        scored = [(effect[rows, d, k, target].mean(), d, k) for k, d in found]
         scored.sort(key=lambda t: -t[0])
         moved = [(effect[rows, d, k, target] > options.threshold).sum() for _, d, k in scored]
         attrs = [attribute(r + 1, d, k, target, s, m) for r, ((s, d, k), m) in enumerate(zip(scored, moved))]
@@ -221,12 +231,12 @@ def select_attributes(
     if mode == "binary":
         (list0, found0), (list1, found1) = ranked_list(0, None), ranked_list(1, None)
         entries = list(found0)
-        seen = {k for _, k in entries}
-        for d, k in found1:  # Step E: class-1 entries with a new coordinate, flipped to push toward class 0
+        seen = {e.coordinate for e in entries}
+        for k, d in found1:  # Step E: class-1 entries with a new coordinate, flipped to push toward class 0
             if k not in seen:
-                entries.append((1 - d, k))
+                entries.append(Edit(k, 1 - d))
                 seen.add(k)
-        scored = [(effect[:, d, k, 0].mean() + effect[:, 1 - d, k, 1].mean(), d, k) for d, k in entries]
+        scored = [(effect[:, d, k, 0].mean() + effect[:, 1 - d, k, 1].mean(), d, k) for k, d in entries]
         scored.sort(key=lambda t: -t[0])
         attributes = []
         for rank, (score, d, k) in enumerate(scored, start=1):
@@ -258,7 +268,7 @@ def explain_image(
     effect: np.ndarray,
     target: int,
     top_k: int = 5,
-    candidates: list[tuple[int, int]] | None = None,
+    candidates: list[Edit] | None = None,
 ) -> list[tuple[int, int, float]]:
     """A per-image explanation: the edits that push one image most toward `target`.
 
@@ -266,8 +276,8 @@ def explain_image(
         effect: the image's [2, S, C] effects.
         target: the class to push toward.
         top_k: how many edits.
-        candidates: None ranks every (direction, coordinate) (`independent`); a list of
-            (coordinate, direction) pairs ranks only those, e.g. the global attributes (`subset`).
+        candidates: None ranks every edit (`independent`); a list of edits ranks only those, e.g.
+            the global attributes (`subset`).
     Returns: (coordinate, direction, logit change of `target`) triples, strongest first.
     """
     toward = effect[:, :, target]

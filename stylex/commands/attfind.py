@@ -66,9 +66,8 @@ def _selection_options(args):
                             discriminator_limit=args.discriminator_filter)
 
 
-def add_arguments(parser):
-    from stylex.datasets import DATA_SPEC_HELP
-
+def _add_actions(parser) -> None:
+    """`attfind select` and `attfind merge`."""
     sub = parser.add_subparsers(dest="action", metavar="[select|merge]")
     select = sub.add_parser("select", help="re-run the attribute selection of a records file with other options",
                             description="Re-run Steps B-E on a records file; writes attributes.json beside it.")
@@ -80,6 +79,11 @@ def add_arguments(parser):
     merge.add_argument("--out", required=True, help="merged records file to write")
     merge.add_argument("shards", nargs="+", help="shard files (records.shardR-of-W.h5)")
 
+
+def add_arguments(parser):
+    from stylex.datasets import DATA_SPEC_HELP
+
+    _add_actions(parser)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--run", help="training run directory (its newest checkpoint is used)")
     source.add_argument("--checkpoint", help="training checkpoint file (or a run directory, like --run)")
@@ -127,28 +131,20 @@ def run(args):
     return _attfind(args)
 
 
-def _select(records_path: Path, out, options) -> int:
-    from stylex.attfind import attributes_path, load_records, save_selection, select_from_records
-
-    records = load_records(records_path)
-    _check_top_k(options.top_k, records.space.size)
-    selection = select_from_records(records, options)
-    path = save_selection(selection, out or attributes_path(records_path), records_path=records_path.name)
+def _print_selection(selection, path) -> None:
     print(f"{len(selection.attributes)} attributes ({selection.mode}; {len(selection.unstable)} unstable images "
           f"ignored) -> {path}")
     for a in selection.attributes[:10]:
         print(f"  #{a.rank:<3d} {a.name:<18s} {'to max' if a.direction else 'to min'} -> "
               f"{selection.class_names[a.toward_class]:<12s} score {a.score:+.3f}  moves {a.images_moved} images")
+
+
+def _select(records_path: Path, out, options) -> int:
+    from stylex import api
+
+    result = api.select(records_path, options, out)
+    _print_selection(result.selection, result.attributes_path)
     return 0
-
-
-def _check_top_k(top_k: int, size: int) -> None:
-    """--top-k cannot exceed the analysed coordinates; checked before any long work."""
-    from stylex.errors import StylexError
-
-    if top_k > size:
-        raise StylexError(f"--top-k {top_k} is more than the {size} style coordinates analysed; "
-                          f"use at most {size} (or --include-torgb for more coordinates)")
 
 
 def _merge(args) -> int:
@@ -160,102 +156,26 @@ def _merge(args) -> int:
 
 
 def _load_images(dataset, n: int, seed: int):
-    """A seeded random sample of n images of the split, in dataset order."""
-    import numpy as np
-    import torch
+    """A seeded random sample of n images of the split, in dataset order (stylex.api.sample_images)."""
+    from stylex.api import sample_images
 
-    n = min(n, len(dataset))
-    index = np.sort(np.random.default_rng(seed).permutation(len(dataset))[:n])
-    items = [dataset[int(i)] for i in index]
-    return torch.stack([x for x, _ in items]), np.array([y for _, y in items]), index
-
-
-def _discriminator_scorer(checkpoint: Path, net_config, device):
-    """D of the checkpoint, scoring each image on its own (minibatch std over one image, so a score
-    does not depend on which other edits share its batch)."""
-    from stylex.training.checkpoint import load_checkpoint
-
-    D = net_config.build_discriminator()
-    D.load_state_dict(load_checkpoint(checkpoint)["D"])
-    D = D.to(device).eval().requires_grad_(False)
-    D.trunk.mbstd_group = min(D.trunk.mbstd_group, 1)
-    return lambda images, c: D(images, c)
+    return sample_images(dataset, n, seed)
 
 
 def _attfind(args) -> int:
-    from stylex.attfind import compute_records, shard_path
-    from stylex.attfind.context import file_sha256, recorded_paths
-    from stylex.classifiers import check_finite_outputs, class_names_for, load_classifier
-    from stylex.datasets import open_dataset
-    from stylex.errors import StylexError
-    from stylex.training.checkpoint import load_trained, resolve_checkpoint
-    from stylex.training.distributed import init_distributed, shutdown
+    from stylex import api
 
-    if not (args.run or args.checkpoint):
-        raise StylexError("give the trained model: --run RUN_DIR or --checkpoint FILE")
-    if not args.out:
-        raise StylexError("--out is required: the records file to write, e.g. RUN_DIR/attfind/records.h5")
-    info = init_distributed(args.device)
-    try:
-        from stylex.runtime import check_writable_dir
-
-        check_writable_dir(Path(args.out).resolve().parent, "--out")
-        checkpoint = resolve_checkpoint(args.run or args.checkpoint)
-        trained = load_trained(checkpoint, info.device)
-        clf_path = args.classifier or trained.classifier_path
-        if not clf_path:
-            raise StylexError(f"the run of {checkpoint} does not name its classifier; pass --classifier")
-        data = args.data or trained.config.get("data")
-        if not data:
-            raise StylexError(f"the run of {checkpoint} does not name its data; pass --data")
-        G, E = trained.G, trained.E
-        _check_top_k(args.top_k, G.stylespace(include_torgb=args.include_torgb).size)
-        dataset = open_dataset(data, G.resolution, split=args.split)  # the split seed `stylex train` uses
-        classifier = load_classifier(clf_path, info.device, num_classes=dataset.num_classes, resolution=G.resolution)
-        if classifier.num_classes != G.c_dim:
-            raise StylexError(f"classifier {clf_path} has {classifier.num_classes} classes but the generator of "
-                              f"{checkpoint} is conditioned on {G.c_dim}; pass the classifier it was trained with")
-        if trained.classifier_fingerprint and classifier.fingerprint != trained.classifier_fingerprint:
-            raise StylexError(f"classifier {clf_path} is not the one {checkpoint} was trained with (its weights "
-                              "differ); AttFind explains the classifier the generator was trained for")
-        if len(dataset) < args.num_images and info.is_main:
-            print(f"note: the {args.split} split has {len(dataset)} images; analysing all of them")
-        images, labels, index = _load_images(dataset, args.num_images, args.seed)
-        check_finite_outputs(classifier, images, [dataset.paths[i] for i in index])
-        world = dataset.meta.get("world")
-        meta = {
-            **recorded_paths("checkpoint", checkpoint, args.out), "checkpoint_sha256": file_sha256(checkpoint),
-            **recorded_paths("classifier", clf_path, args.out), "classifier_fingerprint": classifier.fingerprint,
-            "data": str(data), "split": args.split, "seed": args.seed,
-            "world": None if not world else {
-                "label": dataset.meta.get("label_factor"),
-                "shortcut": (world.get("shortcut") or {}).get("factor"),
-            },
-        }
-        disc = _discriminator_scorer(checkpoint, trained.net_config, info.device) if args.discriminator_score else None
-        out = Path(args.out)
-        target = shard_path(out, info.rank, info.world_size) if info.enabled else out
-        records = compute_records(
-            target, G, E, classifier, images, labels, image_index=index,
-            class_names=class_names_for(classifier, dataset.class_names),
-            conditioning=trained.conditioning, shift=args.shift, include_torgb=args.include_torgb,
-            batch=args.batch, device=info.device, discriminator=disc, meta=meta, shard=(info.rank, info.world_size),
-            overwrite=args.overwrite, progress=info.is_main and not args.no_progress, method=args.method,
-            precision=args.precision, **({"candidates": args.candidates} if args.candidates else {}),
-        )
-        if info.enabled:
-            import torch.distributed as dist
-
-            dist.barrier()
-            if not info.is_main:
-                return 0
-            from stylex.attfind import merge_records
-
-            shards = [shard_path(out, r, info.world_size) for r in range(info.world_size)]
-            records = merge_records(shards, out)
-            for s in shards:
-                s.unlink()
-        print(f"records of {records.num_images} images x {records.space.size} coordinates -> {out}")
-        return _select(out, None, _selection_options(args)) if records.complete else 1
-    finally:
-        shutdown(info)
+    result = api.attfind(api.AttFindRequest(
+        out=args.out, run=args.run or args.checkpoint, data=args.data, split=args.split, classifier=args.classifier,
+        num_images=args.num_images, seed=args.seed, batch=args.batch, method=args.method, candidates=args.candidates,
+        precision=args.precision, shift=args.shift, include_torgb=args.include_torgb,
+        discriminator_score=args.discriminator_score, overwrite=args.overwrite, progress=not args.no_progress,
+        device=args.device, selection=_selection_options(args)))
+    if not result.main_process:
+        return 0
+    records = result.records
+    print(f"records of {records.num_images} images x {records.space.size} coordinates -> {result.records_path}")
+    if not result.complete:
+        return 1
+    _print_selection(result.selection, result.attributes_path)
+    return 0

@@ -158,7 +158,7 @@ def _cache_items(torch, hub) -> list[dict]:
         detail = (f"no weights for world version {oracle.WORLD_VERSION}: the first ground-truth evaluation trains "
                   f"them (about a minute) into {cache}")
     items.append(_item("oracle", packaged is not None or cached, detail + f" (cache folder: {cache.parent}, {source})",
-                       "`stylex evaluate ground-truth` and the demo's oracle numbers without a minute of training",
+                       "`stylex evaluate ground_truth` and the demo's oracle numbers without a minute of training",
                        "reinstall stylex (the weights ship with the package) or let it train once"))
     return items
 

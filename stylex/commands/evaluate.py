@@ -7,7 +7,7 @@ import json
 from stylex.commands.common import positive_int
 from stylex.commands.explain import add_records_arguments
 
-HELP = ("measure an AttFind result (sufficiency, baselines, specificity, reconstruction, condition, ground truth) "
+HELP = ("measure an AttFind result (sufficiency, baselines, specificity, reconstruction, condition, ground_truth) "
         "or a trained model's fidelity")
 DESCRIPTION = """Measure an AttFind result. Every result is one JSON object with its sample size
 (printed with --json, and written to --out if given).
@@ -21,25 +21,28 @@ DESCRIPTION = """Measure an AttFind result. Every result is one JSON object with
                   every style, and in only the k coordinates the swap moves most (k = 1, 3, ..., all)
   reconstruction  classifier agreement, KL, L1 and Fréchet distance of reconstructions, and the
                   Fréchet distance of counterfactuals as k grows
-  ground-truth    synthetic world only: the world factor each top attribute changes (factor oracle),
+  ground_truth    synthetic world only: the world factor each top attribute changes (factor oracle),
                   and causal recovery@k for the label factor (and the planted shortcut)
   fidelity        synthetic world only, no records needed (--checkpoint, --classifier, --data): do
                   reconstructions keep what a person sees? The share of held-out faces whose every
                   world factor the factor oracle reads the same on the reconstruction (factor_fidelity),
                   next to classifier agreement and L1, and the oracle's confidence on noise samples
 
+Each name is also the result's "what" and the function in stylex.evaluate (its registry,
+EVALUATIONS, is what this command runs); `ground-truth` is accepted for ground_truth.
+
 Examples:
   stylex evaluate sufficiency --records runs/smile/attfind/records.h5 --top-k 10 --json
   stylex evaluate specificity --records runs/clean/attfind/records.h5 --other-records runs/shortcut/attfind/records.h5
-  stylex evaluate ground-truth --records runs/shortcut/attfind/records.h5 --json
+  stylex evaluate ground_truth --records runs/shortcut/attfind/records.h5 --json
   stylex evaluate fidelity --checkpoint runs/smile --classifier smile.pt --data data/world --json
 """
 
-WHAT = ("sufficiency", "baselines", "specificity", "reconstruction", "condition", "ground-truth", "fidelity")
-
 
 def add_arguments(parser):
-    parser.add_argument("what", choices=WHAT, help="what to measure (see above)")
+    from stylex.evaluate import ALIASES, EVALUATIONS
+
+    parser.add_argument("what", choices=[*EVALUATIONS, *ALIASES], help="what to measure (see above)")
     add_records_arguments(parser, required=False)
     parser.add_argument("--data", help="fidelity: the synthetic world (a folder from `stylex world`) whose test "
                         "faces are reconstructed")
@@ -53,45 +56,10 @@ def add_arguments(parser):
     parser.add_argument("--seeds", type=positive_int, default=5, help="baselines: random draws averaged (default 5)")
     parser.add_argument("--other-records", help="specificity: the records file of the run trained with the other "
                         "classifier (its attributes.json beside it)")
-    parser.add_argument("--factor", help="ground-truth: the world factor the classifier should use "
+    parser.add_argument("--factor", help="ground_truth: the world factor the classifier should use "
                         "(default: the world's label factor, and its shortcut factor if it has one)")
-    parser.add_argument("--oracle", help="ground-truth: factor-oracle weights file (default: the packaged one)")
-
-
-def _measure(args, ctx, device) -> dict:
-    from stylex import evaluate
-
-    editor = ctx.editor(args.batch)
-    if args.what == "sufficiency":
-        return evaluate.sufficiency(editor, ctx.selection, args.top_k)
-    if args.what == "baselines":
-        return evaluate.baselines(editor, ctx.selection, args.top_k, args.seeds)
-    if args.what == "reconstruction":
-        return evaluate.reconstruction(editor, ctx.selection, args.top_k)
-    if args.what == "condition":
-        return evaluate.condition_swap(editor)
-    if args.what == "specificity":
-        from stylex.attfind import load_context
-        from stylex.errors import StylexError
-
-        if not args.other_records:
-            raise StylexError("specificity needs --other-records: the records of the run trained with the other "
-                              "classifier")
-        other = load_context(args.other_records, device)
-        runs = {"A": (ctx.G, ctx.classifier, ctx.records, ctx.selection, device),
-                "B": (other.G, other.classifier, other.records, other.selection, device)}
-        result = evaluate.classifier_specificity(runs, args.top_k)
-        result["runs"] = {"A": str(args.records), "B": str(args.other_records)}
-        return result
-    from stylex.errors import StylexError
-    from stylex.oracle import load_oracle
-
-    world = ctx.records.meta.get("world") or {}
-    factors = {"expected": args.factor} if args.factor else {k: v for k, v in world.items() if v}
-    if not factors:
-        raise StylexError(f"{args.records} was not made on a synthetic world; ground truth needs one "
-                          "(or pass --factor)")
-    return evaluate.ground_truth(editor, ctx.selection, load_oracle(args.oracle, device), args.top_k, factors)
+    parser.add_argument("--oracle", help="ground_truth and fidelity: factor-oracle weights file "
+                        "(default: the packaged one)")
 
 
 def _print_summary(result: dict) -> None:
@@ -101,7 +69,7 @@ def _print_summary(result: dict) -> None:
         for name, r in zip(["attfind"] if what == "sufficiency" else ["attfind", "random", "wu"], parts):
             curve = " ".join(f"{c['flip_rate']:.2f}" for c in r["curve"])
             print(f"{name:8s} flip rate @{r['top_k']}: {r['flip_rate']:.3f} on {r['n_pairs']} images (k=1..: {curve})")
-    elif what == "classifier_specificity":
+    elif what == "specificity":
         for x, row in result["matrix"].items():
             print(f"attributes of {x}: " + "  ".join(f"classifier {y}: {v:.3f}" for y, v in row.items()))
     elif what == "condition":
@@ -125,38 +93,16 @@ def _print_summary(result: dict) -> None:
             print(f"causal recovery of {r['factor']} ({key[len('recovery_'):]}): {at_k}")
 
 
-def _fidelity(args, device) -> dict:
-    from stylex.errors import StylexError
-
-    missing = [flag for flag, value in (("--checkpoint", args.checkpoint), ("--classifier", args.classifier),
-                                         ("--data", args.data)) if not value]
-    if missing:
-        raise StylexError(f"fidelity needs {', '.join(missing)} (the run or checkpoint, its classifier and the world)")
-    from stylex.evaluate import fidelity_of_run
-
-    return fidelity_of_run(args.checkpoint, args.classifier, args.data, args.num_images, args.samples,
-                           args.batch, device)
-
-
 def run(args):
-    from stylex.errors import StylexError
-    from stylex.runtime import atomic_write_bytes, resolve_device
+    from stylex import api
 
-    device = resolve_device(args.device)
-    if args.what == "fidelity":
-        result = _fidelity(args, device)
-    else:
-        from stylex.attfind import load_context
-
-        if not args.records:
-            raise StylexError(f"{args.what} needs --records (a records file written by `stylex attfind`)")
-        ctx = load_context(args.records, device, args.checkpoint, args.classifier, args.attributes)
-        result = {**_measure(args, ctx, device), "records": str(args.records)}
-    text = json.dumps(result, indent=2)
-    if args.out:
-        atomic_write_bytes(args.out, (text + "\n").encode())
+    result = api.evaluate(args.what, args.records, top_k=args.top_k, batch=args.batch, seeds=args.seeds,
+                          other_records=args.other_records, factors=args.factor, oracle=args.oracle,
+                          checkpoint=args.checkpoint, classifier=args.classifier, attributes=args.attributes,
+                          data=args.data, num_images=args.num_images, samples=args.samples, device=args.device,
+                          out=args.out)
     if args.json:
-        print(text)
+        print(json.dumps(result.values, indent=2))
     else:
-        _print_summary(result)
+        _print_summary(result.values)
     return 0

@@ -43,13 +43,11 @@ def add_arguments(parser):
 
 
 def run(args):
-    from stylex.attfind import load_context
-    from stylex.runtime import resolve_device
-    from stylex.visualize import write_explanations
+    from stylex import api
 
-    ctx = load_context(args.records, resolve_device(args.device), args.checkpoint, args.classifier, args.attributes)
-    index = write_explanations(ctx.editor(args.batch), ctx.selection, args.out, top_k=args.top_k,
-                               n_examples=args.examples, n_images=args.images, gif_frames=args.gif_frames,
-                               min_change=args.min_change, progress=not args.no_progress)
-    print(f"figures of {min(args.top_k, len(ctx.selection.attributes))} attributes -> {index}")
+    result = api.explain(args.records, args.out, top_k=args.top_k, examples=args.examples, images=args.images,
+                         gif_frames=args.gif_frames, min_change=args.min_change, checkpoint=args.checkpoint,
+                         classifier=args.classifier, attributes=args.attributes, batch=args.batch,
+                         device=args.device, progress=not args.no_progress)
+    print(f"figures of {result.attributes} attributes -> {result.index}")
     return 0
