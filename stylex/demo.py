@@ -35,7 +35,8 @@ class DemoSizes:
 
     world_images: int  # faces in each world (80 / 10 / 10 % train / val / test)
     classifier_epochs: int  # epochs of each classifier
-    kimg: float  # StylEx training length per run, thousands of images
+    kimg: float  # StylEx training length per run, thousands of images (the warm-up included)
+    warmup_kimg: float  # of which the autoencoder warm-up (TrainingConfig.warmup_kimg)
     metrics_images: int  # held-out images of StylEx's final metrics
     attfind_images: int  # test images AttFind analyses per run
     top_k: int  # attributes shown and evaluated
@@ -45,9 +46,9 @@ class DemoSizes:
     random_seeds: int  # draws averaged by the random baseline
 
 
-DEFAULT_SIZES = DemoSizes(world_images=3000, classifier_epochs=2, kimg=8.0, metrics_images=256,
+DEFAULT_SIZES = DemoSizes(world_images=3000, classifier_epochs=2, kimg=56.0, warmup_kimg=40.0, metrics_images=256,
                           attfind_images=32, top_k=6, examples=4, explained_images=4, gif_frames=12, random_seeds=5)
-QUICK_SIZES = DemoSizes(world_images=300, classifier_epochs=1, kimg=0.05, metrics_images=32,
+QUICK_SIZES = DemoSizes(world_images=300, classifier_epochs=1, kimg=0.05, warmup_kimg=0.02, metrics_images=32,
                         attfind_images=3, top_k=2, examples=1, explained_images=1, gif_frames=3, random_seeds=1)
 
 
@@ -101,9 +102,9 @@ def _train_stylex(run: Path, world: Path, classifier: Path, sizes: DemoSizes, se
     from stylex import api
 
     snap = max(sizes.kimg, 0.01)
-    api.train(out=run, data=str(world), classifier=str(classifier), preset="cpu-32", perceptual="classifier",
-              kimg=sizes.kimg, metrics_images=sizes.metrics_images, metrics_every_kimg=0.0, snap_kimg=snap,
-              sample_every_kimg=snap, keep_checkpoints=1, seed=seed, device=device, force=True)
+    api.train(out=run, data=str(world), classifier=str(classifier), preset="cpu-32", kimg=sizes.kimg,
+              warmup_kimg=sizes.warmup_kimg, metrics_images=sizes.metrics_images, metrics_every_kimg=0.0,
+              snap_kimg=snap, sample_every_kimg=snap, keep_checkpoints=1, seed=seed, device=device, force=True)
 
 
 def _attfind(run: Path, sizes: DemoSizes, seed: int, device: str) -> Path:
@@ -124,8 +125,9 @@ def _explain(ctx, out: Path, sizes: DemoSizes) -> Path:
                        gif_frames=sizes.gif_frames).index
 
 
-def _evaluate(ctx, sizes: DemoSizes, oracle) -> dict:
+def _evaluate(ctx, sizes: DemoSizes, oracle, world: Path, classifier: Path) -> dict:
     from stylex import api
+    from stylex.evaluate import fidelity_of_run
 
     def measure(what, **kwargs):
         return api.evaluate(what, ctx, top_k=sizes.top_k, device=ctx.device, **kwargs).values
@@ -134,6 +136,8 @@ def _evaluate(ctx, sizes: DemoSizes, oracle) -> dict:
         "baselines": measure("baselines", seeds=sizes.random_seeds),
         "reconstruction": measure("reconstruction"),
         "ground_truth": measure("ground_truth", oracle=oracle, factors={"label": LABEL, "shortcut": SHORTCUT[0]}),
+        "fidelity": fidelity_of_run(ctx.checkpoint, classifier, str(world),
+                                    sizes.metrics_images, sizes.metrics_images, device=ctx.device),
     }
 
 
@@ -211,7 +215,8 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 
     results = {}
     for name, ctx in contexts.items():
         stages.run(f"figures and GIFs for the {name} classifier", _explain, ctx, out / "runs" / name / "explain", sizes)
-        results[name] = stages.run(f"evaluation of the {name} classifier's attributes", _evaluate, ctx, sizes, oracle)
+        results[name] = stages.run(f"evaluation of the {name} classifier's attributes", _evaluate, ctx, sizes, oracle,
+                                   worlds["clean"], out / f"{name}.pt")
     specificity = stages.run("classifier-specificity (2 x 2)", _specificity, contexts, sizes.top_k)
     summary = {"quick": quick, "seed": seed, "device": dev, "sizes": asdict(sizes),
                "shortcut": {"factor": SHORTCUT[0], "agreement_in_training": SHORTCUT[1]},
@@ -311,6 +316,10 @@ is what the factor oracle says the edit changes (mean change of its prediction, 
   (background): {', '.join(f"k={p['k']}: {p['recovery']:.2f}" for p in recovery_sc) or 'n/a'}. Recovery@k
   is the share of the top-k attributes whose main change, as the factor oracle reads the edited
   faces, is that factor: 1 means the explanation names what the classifier really uses.</li>
+<li><b>Fidelity</b> (what a person sees; the factor oracle reads every world factor on a held-out
+  face and on its reconstruction): {', '.join(f"{k} {_pct(v)}" for k, v in run['fidelity']['factor_fidelity'].items())}
+  of {run['fidelity']['num_images']} faces keep their value. Classifier agreement alone can be met by
+  changes nobody sees; these numbers cannot.</li>
 <li><b>Reconstruction</b>: the classifier agrees with itself on {_pct(rec['agreement'])} of the
   reconstructions (KL {rec['kl']:.3f}, L1 {rec['l1']:.3f}, {fd_name} {rec[fd_name]:.2f}); the counterfactuals'
   {fd_name} as k grows: {', '.join(f"{p[fd_name]:.2f}" for p in rec.get('counterfactual_curve', []))}.</li>

@@ -30,6 +30,9 @@ def test_quick_demo_writes_the_report_and_every_number(tmp_path, capsys):
             assert 0 <= b[method]["flip_rate"] <= 1 and len(b[method]["curve"]) == top_k
         assert {"agreement", "kl", "l1"} <= set(run["reconstruction"])
         assert len(run["reconstruction"]["counterfactual_curve"]) == top_k + 1
+        fid = run["fidelity"]
+        assert fid["num_images"] > 0 and set(fid["factor_fidelity"]) >= {"smile", "glasses", "pose", "background"}
+        assert "Fidelity" in (tmp_path / "report.html").read_text()
         gt = run["ground_truth"]
         assert gt["recovery_label"]["factor"] == "smile" and gt["recovery_shortcut"]["factor"] == "background"
         assert run["attributes"] and all(a["name"] for a in run["attributes"])
