@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The GPU check: the CUDA tests and the CUDA benchmarks on one GPU, in under 8 minutes (the stage
-# limits add up to 420 s), installing nothing. Every stage has its own time limit and writes into the output folder as it goes, so a
+# The GPU check: the CUDA tests, the CUDA benchmarks (stage limits 420 s) and the proof run (a
+# faithful StylEx on a 64 px world for $PROOF_MINUTES minutes, default 2.5, then its fidelity, flip
+# rate and recovery: benchmarks/proof_run.py; limit PROOF_MINUTES x 60 + 150 s) on one GPU,
+# installing nothing. ONLY=bench or ONLY=proof runs just that part (two calls of under 8 minutes). Every stage has its own time limit and writes into the output folder as it goes, so a
 # stage that fails or runs out of time leaves the others' results.
 #
 #   benchmarks/gpu_check.sh [OUT_DIR]        (default: $OUT, else ./gpu_check_out)
 #
-# Output: env.txt (GPU, driver, versions), tests.txt (pytest of the CUDA tests), one folder per
+# Output: proof/proof.json, env.txt (GPU, driver, versions), tests.txt (pytest of the CUDA tests), one folder per
 # benchmark section (results.json, results.md, log.txt), RESULTS.md (the blocks to paste into
 # benchmarks/RESULTS.md) and summary.txt (each stage's exit status and seconds).
 # Python: .venv/bin/python if its torch sees a GPU, else python3 (needs torch, numpy, h5py, tqdm,
@@ -44,6 +46,8 @@ stage() {  # stage NAME SECONDS COMMAND...: run with a time limit, log its statu
     git log -1 --format='commit %H %s' 2>/dev/null
 } > "$OUT_DIR/env.txt" 2>&1
 
+ONLY="${ONLY:-}"
+if [ "$ONLY" != "proof" ]; then
 # CUDA tests: fused = non-fused, batched AttFind = CPU reference, bf16 keeps the attributes, training steps.
 stage tests 80 "$PY" -m pytest -q -p no:cacheprovider -rs tests/test_benchmarks.py -k cuda > "$OUT_DIR/tests.txt" 2>&1
 
@@ -58,4 +62,11 @@ bench attfind-256 110 attfind paper-256
 bench training-64 50 training repro-64
 bench training-128 50 training paper-128
 bench training-256 50 training paper-256
+fi
+
+if [ "$ONLY" != "bench" ]; then
+    PROOF_MINUTES="${PROOF_MINUTES:-2.5}"
+    stage proof "$(python3 -c "print(int($PROOF_MINUTES * 60 + 150))")" "$PY" -m benchmarks.proof_run \
+        --out "$OUT_DIR/proof" --device cuda --minutes "$PROOF_MINUTES" > "$OUT_DIR/proof_log.txt" 2>&1
+fi
 cat "$OUT_DIR/summary.txt"

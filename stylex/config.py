@@ -245,17 +245,19 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    # The demo on a 2-core CPU: 24.5 minutes with two threads. Chosen by 8-24 kimg probes on the world
-    # (README, "Training StylEx"): R1 gamma 10, because with 0.05 D turned sharp within 3 kimg and G
-    # answered with per-pixel speckle; reconstruction L1 weight 10, because at 1 the classifier KL and
-    # the adversarial term dominated and reconstructions stayed blobs; no path length, style mixing or
-    # augmentation (the world is plentiful and the run short; StyleGAN2-ADA's 32 px setting drops
-    # them too; the lazy path-length step was 13% of the old preset's step time).
+    # The demo on a 2-core CPU (about 27 minutes with two threads; docs/FIDELITY.md has the ablation):
+    # an autoencoder warm-up of 150 kimg (G and E on L1 + SSIM only, 4 s/kimg), then 150 kimg of the
+    # full objective (6.6 s/kimg): without the warm-up the KL term was met invisibly and the
+    # reconstructions kept no mouth, eyes or pose; SSIM weighted like L1 (10 each), because L1 alone
+    # averages a few-pixel mouth away. Earlier 8-24 kimg probes chose R1 gamma 10 (with 0.05 D turned
+    # sharp within 3 kimg and G answered with per-pixel speckle), no path length, style mixing or
+    # augmentation (the world is plentiful; StyleGAN2-ADA's 32 px setting drops them too).
     # Network: 32 px; G has 128 channels at 4-8 px, 64 at 16 px, 32 at 32 px; D and E half that from 8 px
-    # up (measured: 128 everywhere trains about 3x slower per image).
+    # up (measured: 128 everywhere trains about 3x slower per image; 4x E channels 2.6x slower per step).
     "cpu-32": Preset("cpu-32", NetworkConfig(g_channel_base=1024, d_channel_base=512), dict(
-        kimg=90.0, batch=16, r1_gamma=10.0, rec_l1=10.0, pl_weight=0.0, style_mixing=0.0, augment="", ema_kimg=2.0,
-        tick_kimg=1.0, snap_kimg=10.0, sample_every_kimg=10.0, metrics_every_kimg=10.0, metrics_images=256)),
+        kimg=300.0, warmup_kimg=150.0, batch=16, r1_gamma=10.0, rec_l1=10.0, rec_perceptual=10.0, perceptual="ssim",
+        pl_weight=0.0, style_mixing=0.0, augment="", ema_kimg=2.0, tick_kimg=1.0, snap_kimg=20.0,
+        sample_every_kimg=20.0, metrics_every_kimg=20.0, metrics_images=256)),
     # The earlier PyTorch reproduction's scale (64 px), on one or a few GPUs.
     "repro-64": Preset("repro-64", NetworkConfig(
         resolution=64, z_dim=512, w_dim=512, mapping_layers=8,
