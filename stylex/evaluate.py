@@ -257,7 +257,7 @@ def _total_variation(p: dict[str, torch.Tensor], q: dict[str, torch.Tensor]) -> 
 
 
 def ground_truth(editor: Editor, selection: Selection, oracle, top_k: int = 10,
-                 factors_used: dict[str, str] | None = None) -> dict:
+                 factors_used: dict[str, str] | None = None, moved_logit: float = 0.2) -> dict:
     """Which world factor each top attribute changes, and causal recovery@k.
 
     Each attribute is applied to every image in the direction that pushes it toward another class
@@ -265,6 +265,9 @@ def ground_truth(editor: Editor, selection: Selection, oracle, top_k: int = 10,
     class); the factor oracle reads every factor on the reconstructions and on the edited images,
     and a factor's change is the mean total-variation distance of the two predictive distributions
     (0: unchanged, 1: always changed). The dominant factor is the one that changes most.
+    `reading_changed_on_moved[f]` is, on the `n_moved` images whose classifier logit of the
+    attribute's class the edit moves by more than `moved_logit`, the share where the oracle reads
+    another value of f after the edit (does the decision move with a change a person sees?).
 
     Args:
         editor: renders the records' images.
@@ -276,7 +279,8 @@ def ground_truth(editor: Editor, selection: Selection, oracle, top_k: int = 10,
     """
     predicted = editor.records.predicted
     rows = np.arange(editor.num_images)
-    base = oracle.probabilities(editor.base_images())
+    base_images = editor.base_images()
+    base, base_logits = oracle.probabilities(base_images), editor.logits(base_images)
     per_attribute = []
     for a in selection.attributes[:top_k]:
         parts = [(rows[predicted != a.toward_class], a.direction)]
@@ -284,11 +288,20 @@ def ground_truth(editor: Editor, selection: Selection, oracle, top_k: int = 10,
             parts.append((rows[predicted == a.toward_class], 1 - a.direction))
         order = np.concatenate([g for g, _ in parts])
         edited = editor.render(torch.cat([editor.edited(g, [Edit(a.coordinate, d)]) for g, d in parts]))
-        change = _total_variation(oracle.probabilities(edited), {f: v[order] for f, v in base.items()})
+        after = oracle.probabilities(edited)
+        before = {f: v[order] for f, v in base.items()}
+        change = _total_variation(after, before)
         dominant = max(change, key=change.get)
+        # The images the edit moves: the classifier's logit of the attribute's class changes by more
+        # than the selection threshold; on them, how often the oracle reads another value.
+        shift = editor.logits(edited)[:, a.toward_class] - base_logits[order, a.toward_class]
+        moved = (shift.abs() > moved_logit).numpy()
+        reading = {f: float((after[f].argmax(1) != before[f].argmax(1)).numpy()[moved].mean()) if moved.any()
+                   else 0.0 for f in after}
         per_attribute.append({"rank": a.rank, "name": a.name, "coordinate": a.coordinate,
                               "direction": a.direction, "toward_class": editor.class_names[a.toward_class],
-                              "factor_change": change, "dominant_factor": dominant, "n_images": len(order)})
+                              "factor_change": change, "dominant_factor": dominant, "n_images": len(order),
+                              "n_moved": int(moved.sum()), "reading_changed_on_moved": reading})
     out = {"what": "ground_truth", "top_k": top_k, "n_images": editor.num_images, "attributes": per_attribute,
            "top1_dominant_factor": per_attribute[0]["dominant_factor"] if per_attribute else None}
     for role, factor in (factors_used or {}).items():

@@ -115,6 +115,12 @@ def test_ground_truth_by_hand(setup):
     assert first["factor_change"] == {"a": 0.0, "b": 0.5} and first["dominant_factor"] == "b"
     assert second["factor_change"] == {"a": 1.0, "b": 0.0} and second["dominant_factor"] == "a"
     assert result["top1_dominant_factor"] == "b" and first["n_images"] == 4
+    # Both edits move every image's decision logit by 0.8 or more (f changes by 0.8 to 3.2), so all
+    # four are "moved"; the oracle's reading changes as counted above.
+    assert first["n_moved"] == 4 and first["reading_changed_on_moved"] == {"a": 0.0, "b": 0.5}
+    assert second["n_moved"] == 4 and second["reading_changed_on_moved"] == {"a": 1.0, "b": 0.0}
+    strict = evaluate.ground_truth(editor, selection, SignOracle(), top_k=1, moved_logit=100.0)
+    assert strict["attributes"][0]["n_moved"] == 0 and strict["attributes"][0]["reading_changed_on_moved"]["b"] == 0
     assert [c["recovery"] for c in result["recovery_label"]["at_k"]] == [0.0, 0.5]
     assert [c["recovery"] for c in result["recovery_other"]["at_k"]] == [1.0, 0.5]
 
