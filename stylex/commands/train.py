@@ -20,8 +20,8 @@ Writes RUN_DIR/config.json, checkpoints/, samples/, stats.jsonl and tensorboard/
 Flags left out take the value of --preset (see README: Training StylEx).
 
 Examples:
-  stylex train --data world/ --classifier smile.pt --out runs/smile --preset cpu-32 --perceptual classifier
-  stylex train --data world/ --classifier smile.pt --out runs/smile --kimg 0.5 --perceptual none   # smoke run
+  stylex train --data world/ --classifier smile.pt --out runs/smile --preset cpu-32
+  stylex train --data world/ --classifier smile.pt --out runs/smoke --kimg 0.5 --warmup-kimg 0.2   # smoke run
   stylex train --out runs/smile --resume                      # continue the newest checkpoint
   torchrun --nproc_per_node 8 -m stylex train --data ... --preset paper-256   # 8 GPUs
 """
