@@ -46,7 +46,7 @@ class DemoSizes:
     random_seeds: int  # draws averaged by the random baseline
 
 
-DEFAULT_SIZES = DemoSizes(world_images=3000, classifier_epochs=2, kimg=56.0, warmup_kimg=40.0, metrics_images=256,
+DEFAULT_SIZES = DemoSizes(world_images=3000, classifier_epochs=2, kimg=50.0, warmup_kimg=36.0, metrics_images=256,
                           attfind_images=32, top_k=6, examples=4, explained_images=4, gif_frames=12, random_seeds=5)
 QUICK_SIZES = DemoSizes(world_images=300, classifier_epochs=1, kimg=0.05, warmup_kimg=0.02, metrics_images=32,
                         attfind_images=3, top_k=2, examples=1, explained_images=1, gif_frames=3, random_seeds=1)
@@ -206,7 +206,8 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 
     records = {}
     for name in RUNS:
         run = out / "runs" / name
-        stages.run(f"StylEx for the {name} classifier ({sizes.kimg:g} kimg)", _train_stylex, run, worlds["clean"],
+        length = f"{sizes.kimg:g} kimg, {sizes.warmup_kimg:g} of them warm-up"
+        stages.run(f"StylEx for the {name} classifier ({length})", _train_stylex, run, worlds["clean"],
                    out / f"{name}.pt", sizes, seed, dev)
         records[name] = stages.run(f"AttFind for the {name} classifier ({sizes.attfind_images} images)", _attfind,
                                    run, sizes, seed, dev)
