@@ -17,8 +17,8 @@ import torch
 
 from benchmarks.common import bench_classifier, bench_generator, sample_styles, summary, synchronize
 from benchmarks.generator import count_flops
-from stylex.attfind.effects import auto_batch, image_effects, image_effects_reference
-from stylex.attfind.taylor import DEFAULT_CANDIDATES, image_effects_taylor
+from stylex.attfind.effects import EditSpec, ExactEffects, ReferenceEffects, auto_batch
+from stylex.attfind.taylor import DEFAULT_CANDIDATES, TaylorEffects
 from stylex.stylespace import StyleSpace
 
 
@@ -52,12 +52,13 @@ def precision_agreement(G, clf, pool: list[torch.Tensor], space, s_min, s_max, b
     from stylex.attfind.selection import select_attributes
 
     effects = {p: [] for p in ("fp32", "bf16")}
+    spec = EditSpec(space, s_min, s_max)
     predicted = []
     for i in range(min(images, pool[0].shape[0])):
         st = [s[i : i + 1] for s in pool]
         predicted.append(int(clf(G.synthesis(st)).argmax()))
         for p in effects:
-            effects[p].append(image_effects(G, clf, st, space, s_min, s_max, batch=batch, precision=p).effect.cpu())
+            effects[p].append(ExactEffects(batch, p).effects(G, clf, st, spec).effect.cpu())
     fp32, bf16 = (torch.stack(effects[p]).numpy() for p in ("fp32", "bf16"))
     tops = [[(a.coordinate, a.direction) for a in select_attributes(e, predicted).attributes[:top_k]]
             for e in (fp32, bf16)]
@@ -101,14 +102,13 @@ def attfind_speed(size: str, device: str = "cpu", images: int = 1, repeats: int 
     ref_space = FirstCoordinates(space, (reference_passes - 1) // 2) if reference_passes else space
     ref_scale = passes / (1 + 2 * ref_space.size)
 
-    paths = {
-        "reference": lambda st: image_effects_reference(G, clf, st, ref_space, s_min, s_max),
-        "batched": lambda st: image_effects(G, clf, st, space, s_min, s_max, batch=batch, precision=precision),
-        "taylor": lambda st: image_effects_taylor(G, clf, st, space, s_min, s_max, batch=batch,
-                                                  candidates=candidates, precision=precision),
-    }
+    spec = EditSpec(space, s_min, s_max)
+    methods = {"reference": ReferenceEffects(), "batched": ExactEffects(batch, precision),
+               "taylor": TaylorEffects(candidates, batch, precision)}
+    specs = {"reference": EditSpec(ref_space, s_min, s_max), "batched": spec, "taylor": spec}
+    paths = {k: (lambda st, k=k: methods[k].effects(G, clf, st, specs[k])) for k in methods}
     # Warm-up (one-time allocations, oneDNN / cuDNN kernel choice); the reference on a few coordinates.
-    image_effects_reference(G, clf, one[0], FirstCoordinates(space, 4), s_min, s_max)
+    ReferenceEffects().effects(G, clf, one[0], EditSpec(FirstCoordinates(space, 4), s_min, s_max))
     paths["batched"](one[0])
     paths["taylor"](one[0])
     wall = {k: [] for k in paths}

@@ -49,17 +49,18 @@ def _top(selection, top_k: int) -> list[tuple[int, int]]:
 def _effects_times(ctx, candidates: list[int], images: int) -> dict:
     """Per-image wall and CPU seconds of the exact and Taylor effects on the first `images` records
     images, the methods alternating image by image so both see the same machine load."""
-    from stylex.attfind.effects import image_effects
-    from stylex.attfind.taylor import image_effects_taylor
+    from stylex.attfind.effects import EditSpec, ExactEffects
+    from stylex.attfind.taylor import TaylorEffects
 
     rec, G, clf, device = ctx.records, ctx.G, ctx.classifier, ctx.device
     space, full = rec.space, rec.full_space
     s_min = torch.from_numpy(rec.style_min).to(device)
     s_max = torch.from_numpy(rec.style_max).to(device)
-    runs = {"exact": lambda st: image_effects(G, clf, st, space, s_min, s_max, rec.shift)}
+    spec = EditSpec(space, s_min, s_max, rec.shift)
+    # A new method object per image: batch measured per call (`auto_batch`), as before.
+    runs = {"exact": lambda st: ExactEffects().effects(G, clf, st, spec)}
     for m in candidates:
-        runs[f"taylor{m}"] = lambda st, m=m: image_effects_taylor(G, clf, st, space, s_min, s_max, rec.shift,
-                                                                  candidates=m)
+        runs[f"taylor{m}"] = lambda st, m=m: TaylorEffects(candidates=m).effects(G, clf, st, spec)
     wall = {k: [] for k in runs}
     cpu = {k: [] for k in runs}
     for i in range(min(images, rec.num_images) + 1):

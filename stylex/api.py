@@ -375,7 +375,8 @@ def attfind(request: AttFindRequest | None = None, /, *, log=print, **kwargs) ->
         request: an AttFindRequest, or its fields as keyword arguments.
         log: prints notes (main process only).
     """
-    from stylex.attfind import compute_records, shard_path
+    from stylex.attfind import AnalysedImages, AttFindNetworks, EditSpec, RecordsOptions, compute_records, shard_path
+    from stylex.attfind.methods import effect_method
     from stylex.attfind.selection import SelectionOptions
     from stylex.classifiers import check_finite_outputs, class_names_for
     from stylex.runtime import check_writable_dir
@@ -404,13 +405,15 @@ def attfind(request: AttFindRequest | None = None, /, *, log=print, **kwargs) ->
         disc = (_discriminator_scorer(checkpoint, trained.net_config, info.device)
                 if request.discriminator_score else None)
         records = compute_records(
-            shard_path(out, info.rank, info.world_size) if info.enabled else out, trained.G, trained.E, classifier,
-            images, labels, image_index=index, class_names=class_names_for(classifier, dataset.class_names),
-            conditioning=trained.conditioning, shift=request.shift, include_torgb=request.include_torgb,
-            batch=request.batch, device=info.device, discriminator=disc, meta=meta.to_dict(),
-            shard=(info.rank, info.world_size), overwrite=request.overwrite,
-            progress=info.is_main and request.progress, method=request.method, precision=request.precision,
-            **({"candidates": request.candidates} if request.candidates else {}),
+            shard_path(out, info.rank, info.world_size) if info.enabled else out,
+            AttFindNetworks(trained.G, trained.E, classifier, disc),
+            AnalysedImages(images, labels, index, class_names_for(classifier, dataset.class_names)),
+            EditSpec.for_generator(trained.G, request.include_torgb, shift=request.shift),
+            effect_method(request.method, batch=request.batch, precision=request.precision,
+                          **({"candidates": request.candidates} if request.candidates else {})),
+            RecordsOptions(conditioning=trained.conditioning, batch=request.batch, device=info.device,
+                           meta=meta.to_dict(), shard=(info.rank, info.world_size), overwrite=request.overwrite,
+                           progress=info.is_main and request.progress),
         )
         if info.enabled:
             records = _merge_shards(out, info)

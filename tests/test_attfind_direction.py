@@ -14,8 +14,8 @@ from PIL import Image
 
 from stylex import evaluate, visualize
 from stylex.attfind.editor import Editor
-from stylex.attfind.effects import edit_values, image_effects, image_effects_reference
-from stylex.attfind.records import compute_records
+from stylex.attfind.effects import EditSpec, ExactEffects, ReferenceEffects, edit_values
+from stylex.attfind.records import AnalysedImages, AttFindNetworks, RecordsOptions, compute_records
 from stylex.attfind.selection import SelectionOptions, select_from_records
 
 DARK, BRIGHT = 0, 1
@@ -23,8 +23,10 @@ DARK, BRIGHT = 0, 1
 
 @pytest.fixture(scope="module")
 def records(keyed, tmp_path_factory):
-    return compute_records(tmp_path_factory.mktemp("direction") / "records.h5", keyed.G, keyed.E, keyed.classifier,
-                           keyed.images, class_names=keyed.class_names, batch=64, progress=False)
+    return compute_records(tmp_path_factory.mktemp("direction") / "records.h5",
+                           AttFindNetworks(keyed.G, keyed.E, keyed.classifier),
+                           AnalysedImages(keyed.images, class_names=keyed.class_names), EditSpec.for_generator(keyed.G),
+                           "exact", RecordsOptions(batch=64, progress=False))
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +85,8 @@ def test_fast_and_reference_effects_agree_with_the_editor(keyed, records, editor
     assert (editor.edited(rows, [(k, 1)])[:, records.full_index[k]] >= original).all()
     for row in (0, 5):
         styles = records.full_space.unflatten(torch.from_numpy(records.styles[row : row + 1]))
-        ref = image_effects_reference(keyed.G, keyed.classifier, styles, space, lo, hi)
-        fast = image_effects(keyed.G, keyed.classifier, styles, space, lo, hi, batch=64)
+        ref = ReferenceEffects().effects(keyed.G, keyed.classifier, styles, EditSpec(space, lo, hi))
+        fast = ExactEffects(batch=64).effects(keyed.G, keyed.classifier, styles, EditSpec(space, lo, hi))
         np.testing.assert_allclose(ref.effect[:, k].numpy(), records.effect[row, :, k], atol=1e-4)
         np.testing.assert_allclose(fast.effect.numpy(), records.effect[row], atol=1e-4)
 

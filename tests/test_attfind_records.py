@@ -11,8 +11,17 @@ import numpy as np
 import pytest
 import torch
 
-from stylex.attfind.effects import image_effects, image_effects_reference
-from stylex.attfind.records import compute_records, load_records, merge_records, shard_path
+from stylex.attfind.effects import EditSpec, ExactEffects, ReferenceEffects
+from stylex.attfind.methods import effect_method
+from stylex.attfind.records import (
+    AnalysedImages,
+    AttFindNetworks,
+    RecordsOptions,
+    compute_records,
+    load_records,
+    merge_records,
+    shard_path,
+)
 from stylex.errors import StylexError
 
 
@@ -36,10 +45,13 @@ def build_tiny(seed=0):
     return G.eval(), E.eval(), classifier.eval(), images
 
 
-def run_records(path, tiny, **kwargs):
+def run_records(path, tiny, shift=1.0, discriminator=None, method="exact", candidates=None, **options):
     G, E, classifier, images = tiny
-    return compute_records(path, G, E, classifier, images, labels=[0, 1, 0, 1, 0, 1], class_names=["a", "b"],
-                           batch=48, meta={"test": True}, progress=False, **kwargs)
+    method = effect_method(method, batch=48, **({} if candidates is None else {"candidates": candidates}))
+    return compute_records(path, AttFindNetworks(G, E, classifier, discriminator),
+                           AnalysedImages(images, [0, 1, 0, 1, 0, 1], class_names=["a", "b"]),
+                           EditSpec.for_generator(G, shift=shift), method,
+                           RecordsOptions(batch=48, meta={"test": True}, progress=False, **options))
 
 
 @pytest.fixture(scope="module")
@@ -62,16 +74,18 @@ def test_batched_effects_equal_reference(tiny, include_torgb):
     s_min, s_max = flat.min(0).values, flat.max(0).values
     one = [s[1:2] for s in styles]
     D = lambda img, c: img.mean(dim=[1, 2, 3]) * 3 + c[:, 0]  # noqa: E731  a stand-in discriminator score
-    ref = image_effects_reference(G, classifier, one, space, s_min, s_max, 0.8, discriminator=D)
+    spec = EditSpec(space, s_min, s_max, 0.8)
+    ref = ReferenceEffects().effects(G, classifier, one, spec, D)
     # An odd batch size splits layers into uneven calls.
-    fast = image_effects(G, classifier, one, space, s_min, s_max, 0.8, batch=14, discriminator=D)
+    fast = ExactEffects(batch=14).effects(G, classifier, one, spec, D)
     assert fast.effect.shape == (2, space.size, 2)
     assert ref.effect.abs().max() > 0.1  # the edits do move the classifier
     torch.testing.assert_close(fast.effect, ref.effect, atol=1e-4, rtol=0)
     torch.testing.assert_close(fast.disc, ref.disc, atol=1e-4, rtol=0)
     # D's edits at the effects' own shift reuse the effects' renders.
-    same = image_effects(G, classifier, one, space, s_min, s_max, 0.8, batch=14, discriminator=D, disc_shift=0.8)
-    same_ref = image_effects_reference(G, classifier, one, space, s_min, s_max, 0.8, discriminator=D, disc_shift=0.8)
+    spec = EditSpec(space, s_min, s_max, 0.8, disc_shift=0.8)
+    same = ExactEffects(batch=14).effects(G, classifier, one, spec, D)
+    same_ref = ReferenceEffects().effects(G, classifier, one, spec, D)
     torch.testing.assert_close(same.disc, same_ref.disc, atol=1e-4, rtol=0)
     assert G.fused_modconv is None  # the fast path restores the generator's setting
 
@@ -94,8 +108,9 @@ def test_discriminator_scores_edits_at_shift_2_under_their_own_probabilities(tin
     s_min, s_max = flat.min(0).values, flat.max(0).values
     one = [s[1:2] for s in styles]
     D = lambda img, c: img.mean(dim=[1, 2, 3]) + c[:, 0].log()  # noqa: E731  depends on the condition
-    fast = image_effects(G, classifier, one, space, s_min, s_max, 1.0, batch=14, discriminator=D)
-    ref = image_effects_reference(G, classifier, one, space, s_min, s_max, 1.0, discriminator=D)
+    spec = EditSpec(space, s_min, s_max, 1.0)
+    fast = ExactEffects(batch=14).effects(G, classifier, one, spec, D)
+    ref = ReferenceEffects().effects(G, classifier, one, spec, D)
     base_img, base_logits = _clamped_logits(G, classifier, one)
     base = D(base_img, torch.softmax(base_logits, 1))
     values = edit_values(space.flatten(one)[0], s_min, s_max, 2.0)
@@ -123,15 +138,17 @@ def test_records_classify_clamped_images_as_the_editor_does(tiny, tmp_path):
         rendered = G.synthesis(G.styles(E(images), torch.softmax(classifier(images), 1)), noise_mode="const")
     assert rendered.amax(dim=[1, 2, 3]).min() > 1.1  # this generator's output leaves [-1, 1] on every image
     peak = PeakClassifier()
-    records = compute_records(tmp_path / "peak.h5", G, E, peak, images, batch=48, progress=False)
+    records = compute_records(tmp_path / "peak.h5", AttFindNetworks(G, E, peak), AnalysedImages(images),
+                              EditSpec.for_generator(G), "exact", RecordsOptions(batch=48, progress=False))
     editor = Editor(G, peak, records)
     evaluated = editor.logits(editor.base_images())
     np.testing.assert_array_equal(records.predicted, evaluated.argmax(1).numpy())
     np.testing.assert_allclose(records.base_logits, evaluated.numpy(), atol=1e-5)
     # The effects (exact and Taylor-screened) are those of the clamped renders the evaluation makes.
     for method in ("exact", "taylor"):
-        rec = compute_records(tmp_path / f"{method}.h5", G, E, classifier, images, batch=48, progress=False,
-                              method=method, candidates=4)
+        rec = compute_records(tmp_path / f"{method}.h5", AttFindNetworks(G, E, classifier), AnalysedImages(images),
+                              EditSpec.for_generator(G), effect_method(method, batch=48, candidates=4),
+                              RecordsOptions(batch=48, progress=False))
         editor = Editor(G, classifier, rec)
         np.testing.assert_allclose(rec.base_logits, editor.logits(editor.base_images()).numpy(), atol=1e-3)
         computed = np.ones(rec.effect.shape[:3], bool) if rec.computed is None else rec.computed.astype(bool)
@@ -156,8 +173,8 @@ def test_records_file_contents(tiny, full_run):
     assert rec.images.dtype == np.uint8 and rec.images.shape == (6, 3, 16, 16)
     # Row 4 equals the reference computation from the stored style vector.
     styles = rec.full_space.unflatten(torch.from_numpy(rec.styles[4:5]))
-    ref = image_effects_reference(G, classifier, styles, space, torch.from_numpy(rec.style_min),
-                                  torch.from_numpy(rec.style_max))
+    spec = EditSpec(space, torch.from_numpy(rec.style_min), torch.from_numpy(rec.style_max))
+    ref = ReferenceEffects().effects(G, classifier, styles, spec)
     np.testing.assert_allclose(rec.effect[4], ref.effect.numpy(), atol=1e-4)
     with torch.no_grad():
         np.testing.assert_allclose(rec.real_logits, classifier(images).numpy(), atol=1e-5)

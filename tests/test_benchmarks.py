@@ -18,7 +18,7 @@ from benchmarks.generator import generator_cost  # noqa: E402
 from benchmarks.networks import network_config  # noqa: E402
 from benchmarks.run import main  # noqa: E402
 from benchmarks.training import training_speed  # noqa: E402
-from stylex.attfind.effects import image_effects, image_effects_reference  # noqa: E402
+from stylex.attfind.effects import EditSpec, ExactEffects, ReferenceEffects  # noqa: E402
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -38,8 +38,9 @@ def test_first_coordinates_reference_is_the_start_of_the_full_one():
     pool = common.sample_styles(G, 4)
     flat = space.flatten(pool)
     one = [s[:1] for s in pool]
-    part = image_effects_reference(G, clf, one, FirstCoordinates(space, 5), flat.min(0).values, flat.max(0).values)
-    full = image_effects(G, clf, one, space, flat.min(0).values, flat.max(0).values)
+    lo, hi = flat.min(0).values, flat.max(0).values
+    part = ReferenceEffects().effects(G, clf, one, EditSpec(FirstCoordinates(space, 5), lo, hi))
+    full = ExactEffects().effects(G, clf, one, EditSpec(space, lo, hi))
     assert part.effect.shape == (2, 5, 2)
     torch.testing.assert_close(part.effect, full.effect[:, :5], atol=1e-4, rtol=0)
 
@@ -119,8 +120,9 @@ def test_cuda_batched_effects_equal_cpu_reference(exact_cuda):
         pool = common.sample_styles(G, 4)
         flat = G.stylespace().flatten(pool)
         one = [s[1:2] for s in pool]
-        fn = image_effects_reference if device == "cpu" else image_effects
-        out[str(device)] = fn(G, clf, one, G.stylespace(), flat.min(0).values, flat.max(0).values).effect.cpu()
+        method = ReferenceEffects() if device == "cpu" else ExactEffects()
+        spec = EditSpec(G.stylespace(), flat.min(0).values, flat.max(0).values)
+        out[str(device)] = method.effects(G, clf, one, spec).effect.cpu()
     assert out["cpu"].abs().max() > 0.05
     torch.testing.assert_close(out["cuda"], out["cpu"], atol=2e-4, rtol=0)
 

@@ -17,10 +17,10 @@ from stylex.cli import main
 CHILD = """
 import os, sys, time, torch
 torch.set_num_threads(1)
-import stylex.attfind.records as records
+from stylex.attfind.effects import ExactEffects
 from stylex.cli import main
 mode, at, argv = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-real_replace, real_effects, count = os.replace, records.image_effects, [0]
+real_replace, real_effects, count = os.replace, ExactEffects.effects, [0]
 
 def replace(src, dst):
     if mode == "create" and str(dst).endswith(".h5"):
@@ -36,7 +36,7 @@ def effects(*args, **kwargs):
         time.sleep(600)
     return result
 
-os.replace, records.image_effects = replace, effects
+os.replace, ExactEffects.effects = replace, effects
 main(argv)
 print("finished", flush=True)
 """

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from stylex.attfind.effects import edit_values, image_effects
-from stylex.attfind.records import compute_records, load_records
+from stylex.attfind.effects import EditSpec, ExactEffects, edit_values
+from stylex.attfind.records import AnalysedImages, AttFindNetworks, RecordsOptions, compute_records, load_records
 from stylex.attfind.selection import select_from_records
-from stylex.attfind.taylor import image_effects_taylor, screen, taylor_estimates
+from stylex.attfind.taylor import TaylorEffects, screen, taylor_estimates
 from stylex.errors import StylexError
 
 
@@ -46,7 +46,7 @@ def test_estimate_is_the_derivative_of_the_exact_effect(model):
     eps = 1e-3
     values = edit_values(space.flatten(st)[0], s_min, s_max, eps)
     estimate = taylor_estimates(G, classifier, st, space, values)
-    exact = image_effects(G, classifier, st, space, s_min, s_max, eps, batch=64).effect
+    exact = ExactEffects(batch=64).effects(G, classifier, st, EditSpec(space, s_min, s_max, eps)).effect
     assert estimate.shape == exact.shape == (2, space.size, 3)
     assert exact.abs().max() > 1e-4  # the tiny shift still moves the logits measurably
     # First order: the exact effect of a tiny shift equals the estimate up to second-order terms.
@@ -70,8 +70,9 @@ def test_screen_keeps_each_class_top_candidates():
 def test_screened_effects_are_exact_where_computed_and_estimates_elsewhere(model):
     G, classifier, styles, space, s_min, s_max = model
     st = one(styles, 2)
-    exact = image_effects(G, classifier, st, space, s_min, s_max, batch=32).effect
-    result = image_effects_taylor(G, classifier, st, space, s_min, s_max, batch=7, candidates=5)
+    spec = EditSpec(space, s_min, s_max)
+    exact = ExactEffects(batch=32).effects(G, classifier, st, spec).effect
+    result = TaylorEffects(candidates=5, batch=7).effects(G, classifier, st, spec)
     computed = result.computed
     assert computed.shape == (2, space.size) and 5 <= computed.sum() <= 15
     torch.testing.assert_close(result.effect[computed], exact[computed], atol=1e-4, rtol=0)
@@ -82,7 +83,7 @@ def test_screened_effects_are_exact_where_computed_and_estimates_elsewhere(model
     for c in range(3):
         best = exact[..., c].reshape(-1).argmax()
         assert computed.reshape(-1)[best], c
-    full = image_effects_taylor(G, classifier, st, space, s_min, s_max, candidates=2 * space.size)
+    full = TaylorEffects(candidates=2 * space.size).effects(G, classifier, st, spec)
     torch.testing.assert_close(full.effect, exact, atol=1e-4, rtol=0)
 
 
@@ -93,21 +94,22 @@ def test_taylor_records_have_the_exact_format(model, tmp_path):
     torch.manual_seed(0)
     E = Encoder(resolution=16, w_dim=32, channel_base=256, channel_max=32).eval()
     images = torch.rand(5, 3, 16, 16) * 2 - 1
-    kwargs = dict(labels=[0, 1, 2, 0, 1], batch=32, progress=False, meta={"t": 1})
+    args = (AttFindNetworks(G, E, classifier), AnalysedImages(images, [0, 1, 2, 0, 1]), EditSpec.for_generator(G))
+    options = RecordsOptions(batch=32, progress=False, meta={"t": 1})
     path = tmp_path / "records.h5"
-    compute_records(path, G, E, classifier, images, method="taylor", candidates=6, **kwargs)
+    compute_records(path, *args, TaylorEffects(candidates=6, batch=32), options)
     rec = load_records(path)
     assert rec.method == "taylor" and rec.candidates == 6 and rec.complete
     assert rec.computed.shape == rec.effect.shape[:3] and rec.computed.any(axis=(1, 2)).all()
-    exact = compute_records(tmp_path / "exact.h5", G, E, classifier, images, **kwargs)
+    exact = compute_records(tmp_path / "exact.h5", *args, "exact", options)
     assert exact.method == "exact" and exact.computed is None
     on = rec.computed.astype(bool)
     np.testing.assert_allclose(rec.effect[on], exact.effect[on], atol=1e-4)
     assert select_from_records(rec).attributes  # the selection reads it unchanged
     with pytest.raises(StylexError, match="method"):  # resuming with the other method is refused
-        compute_records(path, G, E, classifier, images, **kwargs)
+        compute_records(path, *args, "exact", options)
     with pytest.raises(StylexError, match="--method"):
-        compute_records(tmp_path / "x.h5", G, E, classifier, images, method="fast", **kwargs)
+        compute_records(tmp_path / "x.h5", *args, "fast", options)
 
 
 def test_cli_help_states_the_default_candidates():
@@ -142,7 +144,7 @@ def test_estimate_is_the_derivative_of_the_clamped_render(model):
         coords = torch.randperm(space.size, generator=torch.Generator().manual_seed(0))[:40]
         exact = torch.stack([torch.stack([clamped_logits(space.edit(st, k.view(1), values[d, k].view(1))) - base
                                           for k in coords]) for d in range(2)])
-        fast = image_effects(G, classifier, st, space, s_min, s_max, eps, batch=64).effect[:, coords]
+        fast = ExactEffects(batch=64).effects(G, classifier, st, EditSpec(space, s_min, s_max, eps)).effect[:, coords]
     assert exact.abs().max() > 1e-4
     err = (estimate[:, coords] - exact).norm() / exact.norm()
     assert err < 0.05, err

@@ -1,18 +1,32 @@
 """AttFind (docs/METHOD.md section 4): find the StyleSpace coordinates that drive a classifier.
 
-    records   = compute_records("run/attfind/records.h5", G, E, classifier, images, labels)  # Step A
+    records   = compute_records("run/attfind/records.h5", AttFindNetworks(G, E, classifier),   # Step A
+                                AnalysedImages(images, labels), EditSpec.for_generator(G), "exact")
     selection = select_from_records(records)                                                # Steps B-E
     save_selection(selection, attributes_path(records.path))
 
-Modules: `effects` (one image's effects: batched and reference), `records` (the resumable records
-file, shards), `selection` (Steps B-E, per-image explanations, attributes.json), `editor` (render
-and classify edited images), `context` (load everything from a records file).
+Modules: `effects` (the edits, `EditSpec`, and one image's effects: `ExactEffects`, batched, and
+`ReferenceEffects`), `taylor` (`TaylorEffects`), `methods` (`EFFECT_METHODS`, the methods by name),
+`records` (the resumable records file, `RecordsFile`, shards), `selection` (Steps B-E, per-image
+explanations, attributes.json), `editor` (render and classify edited images), `context` (load
+everything from a records file).
 """
 
 from stylex.attfind.context import AttFindContext, load_context
 from stylex.attfind.editor import Editor
-from stylex.attfind.effects import ImageEffects, image_effects, image_effects_reference
-from stylex.attfind.records import Records, compute_records, load_records, merge_records, shard_path
+from stylex.attfind.effects import EditSpec, EffectMethod, ExactEffects, ImageEffects, ReferenceEffects
+from stylex.attfind.methods import EFFECT_METHODS, effect_method
+from stylex.attfind.records import (
+    AnalysedImages,
+    AttFindNetworks,
+    Records,
+    RecordsFile,
+    RecordsOptions,
+    compute_records,
+    load_records,
+    merge_records,
+    shard_path,
+)
 from stylex.attfind.selection import (
     Attribute,
     Edit,
@@ -25,10 +39,12 @@ from stylex.attfind.selection import (
     select_attributes,
     select_from_records,
 )
+from stylex.attfind.taylor import TaylorEffects
 
 __all__ = [
-    "AttFindContext", "Attribute", "Edit", "Editor", "ImageEffects", "Records", "Selection", "SelectionOptions",
-    "attributes_path", "compute_records", "explain_image", "image_effects", "image_effects_reference",
-    "load_context", "load_records", "load_selection", "merge_records", "save_selection", "select_attributes",
-    "select_from_records", "shard_path",
+    "EFFECT_METHODS", "AnalysedImages", "AttFindContext", "AttFindNetworks", "Attribute", "Edit", "EditSpec",
+    "EffectMethod", "Editor", "ExactEffects", "ImageEffects", "Records", "RecordsFile", "RecordsOptions",
+    "ReferenceEffects", "Selection", "SelectionOptions", "TaylorEffects",
+    "attributes_path", "compute_records", "effect_method", "explain_image", "load_context", "load_records",
+    "load_selection", "merge_records", "save_selection", "select_attributes", "select_from_records", "shard_path",
 ]

@@ -1,19 +1,21 @@
 """Step A of AttFind for one image: how every classifier logit changes when one style coordinate
 moves toward its minimum or its maximum over the analysed images.
 
-Two implementations of the same numbers:
+An `EditSpec` says which coordinates move and how far; an `EffectMethod` computes the effects
+(`method.effects(G, classifier, styles, spec)`). Two methods here give the same numbers:
 
-- `image_effects_reference`: one coordinate at a time, a full render at batch size 1 for each,
+- `ReferenceEffects`: one coordinate at a time, a full render at batch size 1 for each,
   as the authors' notebook does. Kept as the baseline that the fast version is tested and
   benchmarked against.
-- `image_effects`: the fast one. Edits of the coordinates of style layer l only change styles[l],
+- `ExactEffects`: the fast one. Edits of the coordinates of style layer l only change styles[l],
   so the synthesis state before layer l is computed once per image and shared by all of them;
   many edits are rendered in one batched call; and the modulated conv of layer l itself is not run
   per edit: it is linear in its input scaling (conv(x * s) = sum_k s_k conv(x_k)), so the edited
   output is the base output plus (s'_k - s_k) times one channel's contribution, and only the
   demodulation coefficients are recomputed per edit. The layers after it run with the image's
   styles folded into their weights (`FoldedSynthesis`), in NHWC layout. It can compute a subset of
-  the edits (`edits`), which the Taylor-screened method (`taylor.py`) uses.
+  the edits (`edits`), which the Taylor-screened method (`taylor.TaylorEffects`) uses. The methods
+  by name: `stylex.attfind.methods.EFFECT_METHODS`.
 
 An edit sets s'[k] = s[k] + shift * (target_d[k] - s[k]), target_0 = s_min, target_1 = s_max
 (shift 1 moves the coordinate to its extreme). Renders use constant noise, so an edit and its base
@@ -30,7 +32,8 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -43,12 +46,74 @@ from stylex.stylespace import StyleSpace
 # A discriminator: (images [B, 3, R, R], conditions [B, c_dim]) -> [B]; it is given the classifier's
 # probabilities of the images it scores (`discriminator_condition`).
 DiscriminatorScore = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Classifier = Callable[[torch.Tensor], torch.Tensor]  # images in [-1, 1] -> logits
 DISC_SHIFT = 2.0  # the shift of the edits the discriminator scores (the authors' realism check)
 
 
 def discriminator_score(discriminator: DiscriminatorScore, images: torch.Tensor, logits: torch.Tensor):
     """D's output [B] for (clamped) images with their classifier logits: D(x, softmax(C(x)))."""
     return discriminator(images, discriminator_condition(logits)).float()
+
+
+@dataclass(frozen=True, eq=False)
+class EditSpec:
+    """What Step A edits and how far: the analysed StyleSpace (which coordinates; toRGB or not),
+    the per-coordinate extremes over the analysed images, the shift of the edits whose logits are
+    recorded and the shift of those the discriminator scores.
+
+    `style_min`/`style_max` may be left None until they are known (`compute_records` fills them in
+    from its base pass with `with_extremes`); the effect methods need them.
+    """
+
+    space: StyleSpace
+    style_min: torch.Tensor | None = None  # [S]
+    style_max: torch.Tensor | None = None  # [S]
+    shift: float = 1.0  # see `edit_values`
+    disc_shift: float = DISC_SHIFT
+
+    @classmethod
+    def for_generator(cls, G: Generator, include_torgb: bool = False, **fields) -> EditSpec:
+        """The spec over G's StyleSpace (conv styles, plus toRGB with `include_torgb`)."""
+        return cls(G.stylespace(include_torgb=include_torgb), **fields)
+
+    def with_extremes(self, style_min: torch.Tensor, style_max: torch.Tensor) -> EditSpec:
+        return replace(self, style_min=style_min, style_max=style_max)
+
+    def values(self, s: torch.Tensor) -> torch.Tensor:
+        """[2, S]: the edited value of every coordinate of s [S] in both directions, at `shift`."""
+        return edit_values(s, self.style_min, self.style_max, self.shift)
+
+    def disc_values(self, s: torch.Tensor) -> torch.Tensor:
+        """[2, S]: as `values`, at `disc_shift` (the edits the discriminator scores)."""
+        return edit_values(s, self.style_min, self.style_max, self.disc_shift)
+
+
+class EffectMethod:
+    """One way of computing Step A's effects of one image: `effects(G, classifier, styles, spec)`.
+
+    A method is an object holding its own options (batch size, precision...); `name` is what the
+    records file's `method` attribute records, `candidates` its `candidates` attribute, and a method
+    with `partial` computes only some edits exactly (its results say which in `computed`, kept in the
+    records' `computed` dataset). Register a new one in `stylex.attfind.methods.EFFECT_METHODS`.
+    """
+
+    name: ClassVar[str] = ""
+    partial: ClassVar[bool] = False
+    candidates: int = 0
+
+    def effects(self, G: Generator, classifier: Classifier, styles: list[torch.Tensor], spec: EditSpec,
+                discriminator: DiscriminatorScore | None = None) -> ImageEffects:
+        """The effects of one image.
+
+        Args:
+            G: the generator.
+            classifier: images in [-1, 1] -> logits.
+            styles: the image's per-layer styles, each [1, channels] (all layers, toRGB included).
+            spec: the edits (with its extremes).
+            discriminator: optional scorer; its change D(x', softmax(C(x'))) - D(x, softmax(C(x)))
+                for each edit made with `spec.disc_shift` is recorded for the discriminator filter.
+        """
+        raise NotImplementedError
 
 
 @dataclass
@@ -83,7 +148,7 @@ def default_batch(device: str | torch.device) -> int:
 @torch.no_grad()
 def auto_batch(G: Generator, classifier: Callable[[torch.Tensor], torch.Tensor], styles: list[torch.Tensor],
                memory_fraction: float = 0.4, limit: int = 4096) -> int:
-    """Edited images per call of `image_effects`.
+    """Edited images per call of `ExactEffects`.
 
     On a CPU, `CPU_PIXELS` worth of images, 4 to 64 (64 at 32 px, where 32-64 measured fastest;
     larger batches leave the caches). On a GPU, as many as fit in `memory_fraction` of the free
@@ -104,56 +169,41 @@ def auto_batch(G: Generator, classifier: Callable[[torch.Tensor], torch.Tensor],
 
 def _one_image_styles(styles: list[torch.Tensor]) -> None:
     if any(s.shape[0] != 1 for s in styles):
-        raise ValueError("image_effects takes the styles of exactly one image (each tensor [1, channels])")
+        raise ValueError("an effect method takes the styles of exactly one image (each tensor [1, channels])")
 
 
-@torch.no_grad()
-def image_effects_reference(
-    G: Generator,
-    classifier: Callable[[torch.Tensor], torch.Tensor],
-    styles: list[torch.Tensor],
-    space: StyleSpace,
-    style_min: torch.Tensor,
-    style_max: torch.Tensor,
-    shift: float = 1.0,
-    discriminator: DiscriminatorScore | None = None,
-    disc_shift: float = DISC_SHIFT,
-) -> ImageEffects:
-    """The effects of one image, one coordinate at a time with a full render each (the baseline).
+@dataclass
+class ReferenceEffects(EffectMethod):
+    """One coordinate at a time with a full render each, as the authors' notebook does (the
+    baseline the batched method is tested and benchmarked against)."""
 
-    Args:
-        G: the generator (any modulated-conv form).
-        classifier: images in [-1, 1] -> logits.
-        styles: the image's per-layer styles, each [1, channels] (all layers, toRGB included).
-        space: the StyleSpace whose coordinates are edited.
-        style_min, style_max: [S] extremes over the analysed images.
-        shift: see `edit_values`.
-        discriminator: optional scorer; its change D(x', softmax(C(x'))) - D(x, softmax(C(x))) for
-            each edit made with `disc_shift` is recorded for the discriminator filter.
-        disc_shift: the shift of the edits the discriminator scores.
-    """
-    _one_image_styles(styles)
-    flat = space.flatten(styles)[0]
-    values = edit_values(flat, style_min, style_max, shift)
-    disc_values = edit_values(flat, style_min, style_max, disc_shift) if discriminator else None
+    name: ClassVar[str] = "reference"
 
-    def render(d, k, vals):
-        edited = space.edit(styles, torch.tensor([k]), vals[d, k : k + 1])
-        return clamp_images(G.synthesis(edited, noise_mode="const"))
+    @torch.no_grad()
+    def effects(self, G, classifier, styles, spec, discriminator=None) -> ImageEffects:
+        _one_image_styles(styles)
+        space = spec.space
+        flat = space.flatten(styles)[0]
+        values = spec.values(flat)
+        disc_values = spec.disc_values(flat) if discriminator else None
 
-    base_img = clamp_images(G.synthesis(styles, noise_mode="const"))
-    base_logits = classifier(base_img)
-    base_disc = discriminator_score(discriminator, base_img, base_logits)[0] if discriminator else None
-    base_logits = base_logits[0]
-    effect = torch.empty(2, space.size, base_logits.shape[0], device=base_logits.device)
-    disc = torch.empty(2, space.size, device=base_logits.device) if discriminator else None
-    for d in range(2):
-        for k in range(space.size):
-            effect[d, k] = classifier(render(d, k, values))[0] - base_logits
-            if discriminator:
-                img = render(d, k, disc_values)
-                disc[d, k] = discriminator_score(discriminator, img, classifier(img))[0] - base_disc
-    return ImageEffects(effect, disc)
+        def render(d, k, vals):
+            edited = space.edit(styles, torch.tensor([k]), vals[d, k : k + 1])
+            return clamp_images(G.synthesis(edited, noise_mode="const"))
+
+        base_img = clamp_images(G.synthesis(styles, noise_mode="const"))
+        base_logits = classifier(base_img)
+        base_disc = discriminator_score(discriminator, base_img, base_logits)[0] if discriminator else None
+        base_logits = base_logits[0]
+        effect = torch.empty(2, space.size, base_logits.shape[0], device=base_logits.device)
+        disc = torch.empty(2, space.size, device=base_logits.device) if discriminator else None
+        for d in range(2):
+            for k in range(space.size):
+                effect[d, k] = classifier(render(d, k, values))[0] - base_logits
+                if discriminator:
+                    img = render(d, k, disc_values)
+                    disc[d, k] = discriminator_score(discriminator, img, classifier(img))[0] - base_disc
+        return ImageEffects(effect, disc)
 
 
 class FoldedSynthesis:
@@ -275,72 +325,72 @@ def _render_wave(G: Generator, folded: FoldedSynthesis, states: list[SynthesisSt
     return folded.run(carried, stop).img
 
 
-@torch.no_grad()
-def image_effects(
-    G: Generator,
-    classifier: Callable[[torch.Tensor], torch.Tensor],
-    styles: list[torch.Tensor],
-    space: StyleSpace,
-    style_min: torch.Tensor,
-    style_max: torch.Tensor,
-    shift: float = 1.0,
-    batch: int | None = None,
-    discriminator: DiscriminatorScore | None = None,
-    disc_shift: float = DISC_SHIFT,
-    edits: torch.Tensor | None = None,
-    precision: str = "fp32",
-) -> ImageEffects:
-    """The effects of one image, batched and cached (same numbers as `image_effects_reference`).
+@dataclass
+class ExactEffects(EffectMethod):
+    """Every edit, batched and cached (the same numbers as `ReferenceEffects`; see the module
+    docstring for how).
 
     Args:
         batch: edited images rendered and classified per call (memory grows linearly with it;
-            None: `auto_batch`).
-        edits: [2, S] bool, compute only these (direction, coordinate) edits; the others stay 0
-            (None: all).
+            None: measured with `auto_batch` on the first image this object computes, then kept).
         precision: `fp32`, or `bf16` (autocast on CUDA only; effects are then good to about 1%).
-        Others as in `image_effects_reference`.
     """
-    _one_image_styles(styles)
-    flat = space.flatten(styles)[0]
-    values = edit_values(flat, style_min, style_max, shift)
-    disc_values = edit_values(flat, style_min, style_max, disc_shift) if discriminator else None
-    device = values.device
-    per_call = batch or auto_batch(G, classifier, styles)
-    # The wanted edits, coordinate by coordinate (so layer by layer), both directions of a coordinate together.
-    wanted = torch.ones(2, space.size, dtype=torch.bool) if edits is None else edits.cpu()
-    coords, dirs = wanted.t().nonzero(as_tuple=True)
-    layers = space.layer_of(coords)
-    first = torch.zeros(len(space.layers), dtype=torch.long)
-    first[list(space.included)] = torch.tensor(space.offsets)
-    channels = (coords - first[layers]).to(device)
-    coords, dirs, layers = coords.to(device), dirs.to(device), layers.tolist()
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16" and device.type == "cuda")
-    with autocast:
-        folded = FoldedSynthesis(G, styles)
-        states = [G.initial_state(1)]  # states[l]: the base image's state before layer l, NHWC
-        for layer_index in range(G.num_ws):
-            state = folded.run(states[-1], layer_index, layer_index + 1)
-            states.append(SynthesisState(state.x.contiguous(memory_format=torch.channels_last), state.img))
-        base_img = clamp_images(states[-1].img)
-        base_logits = classifier(base_img).float()
-        base_disc = discriminator_score(discriminator, base_img, base_logits)[0] if discriminator else None
-        base_logits = base_logits[0]
-        effect = torch.zeros(2, space.size, base_logits.shape[0], device=device)
-        disc = torch.zeros(2, space.size, device=device) if discriminator else None
 
-        def render(part, vals):
-            img = _render_wave(G, folded, states, styles, layers[part], channels[part], vals[dirs[part], coords[part]])
-            # Clamped as the evaluation renders it; NHWC convolutions in the classifier.
-            return clamp_images(img).contiguous(memory_format=torch.channels_last)
+    name: ClassVar[str] = "exact"
+    batch: int | None = None
+    precision: str = "fp32"
+    _measured: int | None = field(default=None, init=False, repr=False)
 
-        for start in range(0, len(coords), per_call):
-            part = slice(start, start + per_call)
-            img = render(part, values)
-            logits = classifier(img).float()
-            effect[dirs[part], coords[part]] = logits - base_logits
-            if discriminator:
-                if disc_shift != shift:
-                    img = render(part, disc_values)
-                    logits = classifier(img).float()
-                disc[dirs[part], coords[part]] = discriminator_score(discriminator, img, logits) - base_disc
-    return ImageEffects(effect, disc, None if edits is None else wanted.to(device))
+    @torch.no_grad()
+    def effects(self, G, classifier, styles, spec, discriminator=None, edits: torch.Tensor | None = None
+                ) -> ImageEffects:
+        """As `EffectMethod.effects`, plus `edits`: [2, S] bool, compute only these (direction,
+        coordinate) edits; the others stay 0 (None: all)."""
+        _one_image_styles(styles)
+        space, precision = spec.space, self.precision
+        flat = space.flatten(styles)[0]
+        values = spec.values(flat)
+        disc_values = spec.disc_values(flat) if discriminator else None
+        device = values.device
+        if not self.batch and not self._measured:
+            self._measured = auto_batch(G, classifier, styles)
+        per_call = self.batch or self._measured
+        # The wanted edits, coordinate by coordinate (so layer by layer), both directions of a coordinate together.
+        wanted = torch.ones(2, space.size, dtype=torch.bool) if edits is None else edits.cpu()
+        coords, dirs = wanted.t().nonzero(as_tuple=True)
+        layers = space.layer_of(coords)
+        first = torch.zeros(len(space.layers), dtype=torch.long)
+        first[list(space.included)] = torch.tensor(space.offsets)
+        channels = (coords - first[layers]).to(device)
+        coords, dirs, layers = coords.to(device), dirs.to(device), layers.tolist()
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16" and device.type == "cuda")
+        with autocast:
+            folded = FoldedSynthesis(G, styles)
+            states = [G.initial_state(1)]  # states[l]: the base image's state before layer l, NHWC
+            for layer_index in range(G.num_ws):
+                state = folded.run(states[-1], layer_index, layer_index + 1)
+                states.append(SynthesisState(state.x.contiguous(memory_format=torch.channels_last), state.img))
+            base_img = clamp_images(states[-1].img)
+            base_logits = classifier(base_img).float()
+            base_disc = discriminator_score(discriminator, base_img, base_logits)[0] if discriminator else None
+            base_logits = base_logits[0]
+            effect = torch.zeros(2, space.size, base_logits.shape[0], device=device)
+            disc = torch.zeros(2, space.size, device=device) if discriminator else None
+
+            def render(part, vals):
+                img = _render_wave(G, folded, states, styles, layers[part], channels[part],
+                                   vals[dirs[part], coords[part]])
+                # Clamped as the evaluation renders it; NHWC convolutions in the classifier.
+                return clamp_images(img).contiguous(memory_format=torch.channels_last)
+
+            for start in range(0, len(coords), per_call):
+                part = slice(start, start + per_call)
+                img = render(part, values)
+                logits = classifier(img).float()
+                effect[dirs[part], coords[part]] = logits - base_logits
+                if discriminator:
+                    if spec.disc_shift != spec.shift:
+                        img = render(part, disc_values)
+                        logits = classifier(img).float()
+                    disc[dirs[part], coords[part]] = discriminator_score(discriminator, img, logits) - base_disc
+        return ImageEffects(effect, disc, None if edits is None else wanted.to(device))

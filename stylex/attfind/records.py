@@ -24,7 +24,8 @@ the analysed StyleSpace, S_all of all style layers, C classes:
                            disc_effect of 0); see stylex/attfind/taylor.py
     done        [N]        1 once an image's effects are on disk
 
-Attributes `method` (`exact` | `taylor`; files without it are exact) and `candidates` (Taylor
+Attributes `method` (the effect method's name, `exact` | `taylor` | `reference`, see
+stylex/attfind/methods.py; files without it are exact) and `candidates` (Taylor
 candidates per class; 0 for exact) say how the effects were computed. Every generated image is
 clamped to [-1, 1] before the classifier sees it, as `Editor` renders it for the evaluation.
 
@@ -51,14 +52,15 @@ import torch
 from tqdm.auto import tqdm
 
 from stylex.attfind.effects import (
-    DISC_SHIFT,
+    Classifier,
     DiscriminatorScore,
-    auto_batch,
+    EditSpec,
+    EffectMethod,
+    ImageEffects,
     default_batch,
     discriminator_score,
-    image_effects,
 )
-from stylex.attfind.taylor import DEFAULT_CANDIDATES, image_effects_taylor
+from stylex.attfind.methods import effect_method
 from stylex.errors import StylexError
 from stylex.maths import clamp_images, condition_from_logits, to_uint8
 from stylex.runtime import atomic_output, in_batches
@@ -66,7 +68,6 @@ from stylex.stylespace import StyleLayer, StyleSpace
 
 FORMAT = "stylex-attfind-records"
 VERSION = 1
-METHODS = ("exact", "taylor")
 
 
 @dataclass
@@ -259,121 +260,139 @@ def _base_pass(G, E, classifier, images, conditioning, batch, device, discrimina
     return {k: torch.cat(v).numpy() for k, v in out.items() if v}
 
 
-def _create(path, G, E, classifier, images, labels, image_index, class_names, conditioning, shift,
-            include_torgb, batch, device, discriminator, meta, shard, method, candidates, disc_shift) -> None:
-    """Compute the per-image base values and write a new records file atomically."""
-    base = _base_pass(G, E, classifier, images, conditioning, batch, device, discriminator)
-    n, c = len(images), base["base_logits"].shape[1]
-    class_names = list(class_names) if class_names else [str(i) for i in range(c)]
-    if len(class_names) != c:
-        raise StylexError(f"{len(class_names)} class names given for a classifier with {c} outputs")
-    space = G.stylespace(include_torgb=include_torgb)
-    full = G.stylespace(include_torgb=True)
-    index = [full.flat_index(*space.locate(k)) for k in range(space.size)]
-    analysed = base["styles"][:, index]
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):  # left by a run killed while creating
-        stale.unlink(missing_ok=True)
-    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs.update(
-            format=FORMAT, version=VERSION, meta=json.dumps(meta, sort_keys=True), conditioning=conditioning,
-            shift=float(shift), include_torgb=bool(include_torgb), shard=np.array(shard, dtype=np.int64),
-            class_names=json.dumps(class_names),
-            layers=json.dumps([[l.name, l.kind, l.resolution, l.channels] for l in space.layers]),
-            method=method, candidates=int(candidates),
-        )
-        if discriminator:
-            f.attrs["disc_shift"] = float(disc_shift)
-        f["image_index"] = np.asarray(image_index, dtype=np.int64)
-        f["labels"] = np.asarray(labels, dtype=np.int64)
-        f.create_dataset("images", data=to_uint8(images).numpy(), compression="gzip", chunks=(1, *images.shape[1:]))
-        for key in ("latents", "conditions", "real_logits", "base_logits", "styles"):
-            f[key] = base[key]
-        f["style_min"], f["style_max"] = analysed.min(axis=0), analysed.max(axis=0)
-        # Written in full now so their storage is allocated: later writes only overwrite rows.
-        f["effect"] = np.zeros((n, 2, space.size, c), dtype=np.float32)
-        f["done"] = np.zeros(n, dtype=np.uint8)
-        if discriminator:
-            f["disc_base"] = base["disc_base"]
-            f["disc_effect"] = np.zeros((n, 2, space.size), dtype=np.float32)
-        if method == "taylor":
-            f["computed"] = np.zeros((n, 2, space.size), dtype=np.uint8)
+@dataclass
+class AttFindNetworks:
+    """The networks of Step A (eval mode, on one device)."""
+
+    G: object  # the trained generator
+    E: object  # its encoder
+    classifier: Classifier  # images in [-1, 1] -> logits
+    discriminator: DiscriminatorScore | None = None  # optional `(images, conditions) -> scores`
 
 
-def compute_records(
-    path: str | Path,
-    G,
-    E,
-    classifier: Callable[[torch.Tensor], torch.Tensor],
-    images: torch.Tensor,
-    labels=None,
-    *,
-    image_index=None,
-    class_names=None,
-    conditioning: str = "probs",
-    shift: float = 1.0,
-    include_torgb: bool = False,
-    batch: int | None = None,
-    device: str | torch.device = "cpu",
-    discriminator: DiscriminatorScore | None = None,
-    meta: dict | None = None,
-    shard: tuple[int, int] = (0, 1),
-    overwrite: bool = False,
-    progress: bool = True,
-    on_image: Callable[[int], None] | None = None,
-    method: str = "exact",
-    candidates: int = DEFAULT_CANDIDATES,
-    precision: str = "fp32",
-    disc_shift: float = DISC_SHIFT,
-) -> Records:
-    """Step A of AttFind for `images`, written to (or resumed from) the records file `path`.
+@dataclass
+class AnalysedImages:
+    """The images Step A analyses (kept on the CPU) and what the records keep about them.
 
     Args:
-        path: the records file; if it exists with the same settings, the run resumes it.
-        G, E: the trained generator and encoder (eval mode, on `device`).
-        classifier: images in [-1, 1] -> logits (on `device`).
-        images: [N, 3, R, R] in [-1, 1], the images to analyse (kept on the CPU).
+        images: [N, 3, R, R] in [-1, 1].
         labels: their dataset labels (None: unknown, stored as -1).
         image_index: their indices in the dataset split (default 0..N-1), for provenance.
         class_names: names of the classifier's classes (default "0", "1", ...).
+    """
+
+    images: torch.Tensor
+    labels: object = None
+    image_index: object = None
+    class_names: list[str] | None = None
+
+    def __post_init__(self):
+        n = len(self.images)
+        self.image_index = np.arange(n) if self.image_index is None else np.asarray(self.image_index)
+        self.labels = np.full(n, -1) if self.labels is None else np.asarray(self.labels)
+
+
+@dataclass
+class RecordsOptions:
+    """How a records run goes (everything but the networks, images, edits and method).
+
+    Args:
         conditioning: `probs` or `logits`, as the generator was trained.
-        shift: how far each coordinate moves toward its extreme (1 = all the way).
-        include_torgb: also analyse the toRGB styles.
-        batch: images per call in the base pass and edited images per call in the effects
-            (None: `effects.default_batch(device)` and `effects.auto_batch`).
-        device: where G, E and the classifier are.
-        discriminator: optional `(images, conditions) -> scores`; records D's change per edit,
-            D(x', softmax(C(x'))) - D(x, softmax(C(x))), for the edits made with `disc_shift`.
+        batch: images per call in the base pass (None: `effects.default_batch(device)`); a method
+            given by name gets it as its batch of edited images too.
+        device: where the networks are.
         meta: JSON-serialisable provenance (checkpoint, classifier, data...); must match to resume.
         shard: (rank, world): only images with index % world == rank get their effects (the
             other rows stay not done); shards of one run merge with `merge_records`.
         overwrite: replace an existing file made with other settings instead of refusing.
         progress: show a progress bar. on_image: called with each image's row once it is on disk.
-        method: `exact` (every edit rendered) or `taylor` (only the Taylor-screened candidates;
-            see stylex/attfind/taylor.py).
-        candidates: with `taylor`, exact edits per class and image.
-        precision: `fp32`, or `bf16` autocast for the edits on CUDA.
-        disc_shift: the shift of the edits the discriminator scores (2: the authors' realism check).
     """
-    if method not in METHODS:
-        raise StylexError(f"--method {method}: unknown; allowed: {', '.join(METHODS)}")
-    candidates = int(candidates) if method == "taylor" else 0
-    if conditioning not in ("probs", "logits"):
-        raise ValueError(f"conditioning must be probs or logits, got {conditioning!r}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n = len(images)
-    image_index = np.arange(n) if image_index is None else np.asarray(image_index)
-    labels = np.full(n, -1) if labels is None else np.asarray(labels)
-    meta = json.loads(json.dumps(meta or {}, sort_keys=True))  # as it reads back from the file
-    wanted = _settings(meta, conditioning, shift, include_torgb, shard, image_index, discriminator is not None,
-                       method, candidates, disc_shift)
-    if path.exists() and not overwrite:
+
+    conditioning: str = "probs"
+    batch: int | None = None
+    device: str | torch.device = "cpu"
+    meta: dict | None = None
+    shard: tuple[int, int] = (0, 1)
+    overwrite: bool = False
+    progress: bool = True
+    on_image: Callable[[int], None] | None = None
+
+
+class RecordsFile:
+    """A records file being written: made (`create`) or reopened (`open_or_resume`), then one row
+    per image (`write_row`: the row's data, flush, then its done flag, flush) and `finish`. Use it as
+    a context manager so the HDF5 handle is closed however the run ends."""
+
+    def __init__(self, path: Path, records: Records):
+        self.path, self.records, self._file = path, records, None
+
+    @staticmethod
+    def settings(nets: AttFindNetworks, data: AnalysedImages, spec: EditSpec, method: EffectMethod,
+                 options: RecordsOptions, meta: dict) -> dict:
+        """What must match for a run to resume an existing file."""
+        return _settings(meta, options.conditioning, spec.shift, spec.space.include_torgb, options.shard,
+                         data.image_index, nets.discriminator is not None, method.name, method.candidates,
+                         spec.disc_shift)
+
+    @classmethod
+    def create(cls, path: Path, nets: AttFindNetworks, data: AnalysedImages, spec: EditSpec, method: EffectMethod,
+               options: RecordsOptions, meta: dict) -> RecordsFile:
+        """Compute the per-image base values and write a new records file atomically."""
+        G, images, space, device = nets.G, data.images, spec.space, options.device
+        base = _base_pass(G, nets.E, nets.classifier, images, options.conditioning,
+                          options.batch or default_batch(device), device, nets.discriminator)
+        n, c = len(images), base["base_logits"].shape[1]
+        class_names = list(data.class_names) if data.class_names else [str(i) for i in range(c)]
+        if len(class_names) != c:
+            raise StylexError(f"{len(class_names)} class names given for a classifier with {c} outputs")
+        full = G.stylespace(include_torgb=True)
+        analysed = base["styles"][:, [full.flat_index(*space.locate(k)) for k in range(space.size)]]
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):  # left by a run killed while creating
+            stale.unlink(missing_ok=True)
+        with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+            f.attrs.update(
+                format=FORMAT, version=VERSION, meta=json.dumps(meta, sort_keys=True),
+                conditioning=options.conditioning, shift=float(spec.shift), include_torgb=bool(space.include_torgb),
+                shard=np.array(options.shard, dtype=np.int64), class_names=json.dumps(class_names),
+                layers=json.dumps([[l.name, l.kind, l.resolution, l.channels] for l in space.layers]),
+                method=method.name, candidates=int(method.candidates),
+            )
+            if nets.discriminator:
+                f.attrs["disc_shift"] = float(spec.disc_shift)
+            f["image_index"] = np.asarray(data.image_index, dtype=np.int64)
+            f["labels"] = np.asarray(data.labels, dtype=np.int64)
+            f.create_dataset("images", data=to_uint8(images).numpy(), compression="gzip",
+                             chunks=(1, *images.shape[1:]))
+            for key in ("latents", "conditions", "real_logits", "base_logits", "styles"):
+                f[key] = base[key]
+            f["style_min"], f["style_max"] = analysed.min(axis=0), analysed.max(axis=0)
+            # Written in full now so their storage is allocated: later writes only overwrite rows.
+            f["effect"] = np.zeros((n, 2, space.size, c), dtype=np.float32)
+            f["done"] = np.zeros(n, dtype=np.uint8)
+            if nets.discriminator:
+                f["disc_base"] = base["disc_base"]
+                f["disc_effect"] = np.zeros((n, 2, space.size), dtype=np.float32)
+            if method.partial:
+                f["computed"] = np.zeros((n, 2, space.size), dtype=np.uint8)
+        return cls(path, load_records(path, require_complete=False))
+
+    @classmethod
+    def open_or_resume(cls, path: str | Path, nets: AttFindNetworks, data: AnalysedImages, spec: EditSpec,
+                       method: EffectMethod, options: RecordsOptions) -> RecordsFile:
+        """The file at `path` if it was made with the same settings (refused otherwise, unless
+        `options.overwrite`), else a new one (`create`)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = json.loads(json.dumps(options.meta or {}, sort_keys=True))  # as it reads back from the file
+        if not path.exists() or options.overwrite:
+            return cls.create(path, nets, data, spec, method, options, meta)
         try:
             found = _file_settings(path)
         except (OSError, KeyError) as exc:
             raise StylexError(
                 f"{path} exists but is not a readable records file ({exc}); delete it or pass --overwrite"
             ) from exc
+        wanted = cls.settings(nets, data, spec, method, options, meta)
         if found != wanted:
             differ = ", ".join(  # name the provenance entries (checkpoint, classifier...) that differ
                 f"meta: {', '.join(k for k in wanted['meta'] if wanted['meta'][k] != found['meta'].get(k))}"
@@ -382,41 +401,84 @@ def compute_records(
                 f"records file {path} was made with other settings ({differ}); "
                 "use another --out, or --overwrite to replace it"
             )
-    else:
-        _create(path, G, E, classifier, images, labels, image_index, class_names, conditioning, shift,
-                include_torgb, batch or default_batch(device), device, discriminator, meta, shard, method, candidates,
-                disc_shift)
-    records = load_records(path, require_complete=False)
-    rank, world = shard
-    todo = [i for i in range(n) if i % world == rank and not records.done[i]]
-    space = G.stylespace(include_torgb=include_torgb)
-    full = records.full_space
-    style_min = torch.from_numpy(records.style_min).to(device)
-    style_max = torch.from_numpy(records.style_max).to(device)
-    with h5py.File(path, "r+") as f:
-        for i in tqdm(todo, desc="AttFind", unit="img", disable=not progress):
-            styles = full.unflatten(torch.from_numpy(records.styles[i : i + 1]).to(device))
-            batch = batch or auto_batch(G, classifier, styles)
-            if method == "taylor":
-                result = image_effects_taylor(G, classifier, styles, space, style_min, style_max, shift, batch,
-                                              discriminator, disc_shift, candidates=candidates, precision=precision)
-                records.computed[i] = result.computed.cpu().numpy()
-                f["computed"][i] = records.computed[i]
-            else:
-                result = image_effects(G, classifier, styles, space, style_min, style_max, shift, batch,
-                                       discriminator, disc_shift, precision=precision)
-            records.effect[i] = result.effect.cpu().numpy()
-            f["effect"][i] = records.effect[i]
-            if discriminator:
-                records.disc_effect[i] = result.disc.cpu().numpy()
-                f["disc_effect"][i] = records.disc_effect[i]
-            f.flush()
-            f["done"][i] = 1
-            f.flush()
-            records.done[i] = True
-            if on_image:
-                on_image(i)
-    return records
+        return cls(path, load_records(path, require_complete=False))
+
+    def todo(self, shard: tuple[int, int]) -> list[int]:
+        """The rows of this shard not done yet."""
+        rank, world = shard
+        return [i for i in range(self.records.num_images) if i % world == rank and not self.records.done[i]]
+
+    def write_row(self, i: int, result: ImageEffects) -> None:
+        """Image i's effects, into the file and into `records`: its data rows, flush, then its done
+        flag, flush (so a done flag on disk always has its data beside it)."""
+        if self._file is None:
+            self._file = h5py.File(self.path, "r+")
+        f, records = self._file, self.records
+        if records.computed is not None:
+            records.computed[i] = result.computed.cpu().numpy()
+            f["computed"][i] = records.computed[i]
+        records.effect[i] = result.effect.cpu().numpy()
+        f["effect"][i] = records.effect[i]
+        if records.disc_effect is not None:
+            records.disc_effect[i] = result.disc.cpu().numpy()
+            f["disc_effect"][i] = records.disc_effect[i]
+        f.flush()
+        f["done"][i] = 1
+        f.flush()
+        records.done[i] = True
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def finish(self) -> Records:
+        """Close the file; the records as written."""
+        self.close()
+        return self.records
+
+    def __enter__(self) -> RecordsFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def compute_records(
+    path: str | Path,
+    nets: AttFindNetworks,
+    data: AnalysedImages,
+    spec: EditSpec,
+    method: str | EffectMethod = "exact",
+    options: RecordsOptions | None = None,
+) -> Records:
+    """Step A of AttFind for `data`, written to (or resumed from) the records file `path`.
+
+    Args:
+        path: the records file; if it exists with the same settings, the run resumes it.
+        nets: the trained generator and encoder, the classifier and optionally a discriminator,
+            whose change D(x', softmax(C(x'))) - D(x, softmax(C(x))) is recorded for the edits made
+            with `spec.disc_shift`.
+        data: the images (with labels, indices and class names).
+        spec: the edited StyleSpace (`G.stylespace(include_torgb)`) and shifts; its extremes are
+            those of the analysed images (read from the file).
+        method: an `EffectMethod`, or a name in `methods.EFFECT_METHODS` (made with `options.batch`).
+        options: conditioning, batch, device, provenance, sharding... (`RecordsOptions`).
+    """
+    options = options or RecordsOptions()
+    method = effect_method(method, batch=options.batch)
+    if options.conditioning not in ("probs", "logits"):
+        raise ValueError(f"conditioning must be probs or logits, got {options.conditioning!r}")
+    with RecordsFile.open_or_resume(path, nets, data, spec, method, options) as out:
+        records = out.records
+        spec = spec.with_extremes(*(torch.from_numpy(v).to(options.device)
+                                    for v in (records.style_min, records.style_max)))
+        for i in tqdm(out.todo(options.shard), desc="AttFind", unit="img", disable=not options.progress):
+            styles = records.full_space.unflatten(torch.from_numpy(records.styles[i : i + 1]).to(options.device))
+            out.write_row(i, method.effects(nets.G, nets.classifier, styles, spec, nets.discriminator))
+            if options.on_image:
+                options.on_image(i)
+        return out.finish()
 
 
 def shard_path(out: str | Path, rank: int, world: int) -> Path:

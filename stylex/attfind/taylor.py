@@ -6,7 +6,7 @@ is, to first order, grad_s logit_c(G(s))[k] * (v[d, k] - s[k]). One forward and 
 (the image repeated once per class, each copy differentiating its own class's logit) give this
 estimate for every (direction, coordinate, class). For each class the `candidates` edits with the
 largest estimated increase of that class's logit are then computed exactly with the batched path
-(`effects.image_effects` with `edits`): AttFind's selection looks for the edits that push images
+(`effects.ExactEffects` with `edits`): AttFind's selection looks for the edits that push images
 toward a class, and the strongest of those are what the screen keeps.
 
 The result has the shape and meaning of the exact effects: exact where `computed` is True, the
@@ -21,10 +21,12 @@ benchmarks/RESULTS.md for how many of the exact top-10 attributes this finds and
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from stylex.attfind.effects import DISC_SHIFT, DiscriminatorScore, ImageEffects, edit_values, image_effects
+from stylex.attfind.effects import EffectMethod, ExactEffects, ImageEffects
 from stylex.maths import clamp_images
 from stylex.networks.generator import Generator
 from stylex.stylespace import StyleSpace
@@ -42,8 +44,8 @@ def taylor_estimates(
     """First-order estimate of every effect of one image: [2, S, C].
 
     Args:
-        G, classifier, styles, space: as in `effects.image_effects`.
-        values: [2, S] the edited value of every coordinate (`effects.edit_values`).
+        G, classifier, styles: as in `effects.EffectMethod.effects`; space: the edited StyleSpace.
+        values: [2, S] the edited value of every coordinate (`EditSpec.values`).
     """
     flat = space.flatten(styles)  # [1, S]
     num_classes = getattr(classifier, "num_classes", None)
@@ -78,31 +80,30 @@ def screen(estimate: torch.Tensor, candidates: int) -> torch.Tensor:
     return keep.reshape(two, size)
 
 
-@torch.no_grad()
-def image_effects_taylor(
-    G: Generator,
-    classifier: Callable[[torch.Tensor], torch.Tensor],
-    styles: list[torch.Tensor],
-    space: StyleSpace,
-    style_min: torch.Tensor,
-    style_max: torch.Tensor,
-    shift: float = 1.0,
-    batch: int | None = None,
-    discriminator: DiscriminatorScore | None = None,
-    disc_shift: float = DISC_SHIFT,
-    candidates: int = DEFAULT_CANDIDATES,
-    precision: str = "fp32",
-) -> ImageEffects:
-    """The effects of one image: exact for the Taylor-screened candidates, the first-order estimate
-    elsewhere (`computed` says which). Arguments as in `effects.image_effects`, plus:
+@dataclass
+class TaylorEffects(EffectMethod):
+    """The effects of one image: exact (with `ExactEffects`) for the Taylor-screened candidates, the
+    first-order estimate elsewhere (`computed` says which).
 
     Args:
         candidates: exact edits per class (see `screen`; 0: the estimates alone).
+        batch, precision: as in `ExactEffects`.
     """
-    values = edit_values(space.flatten(styles)[0], style_min, style_max, shift)
-    estimate = taylor_estimates(G, classifier, styles, space, values)
-    wanted = screen(estimate, candidates)
-    result = image_effects(G, classifier, styles, space, style_min, style_max, shift, batch, discriminator,
-                           disc_shift, edits=wanted, precision=precision)
-    result.effect = torch.where(wanted.unsqueeze(-1), result.effect, estimate.to(result.effect))
-    return result
+
+    name: ClassVar[str] = "taylor"
+    partial: ClassVar[bool] = True
+    candidates: int = DEFAULT_CANDIDATES
+    batch: int | None = None
+    precision: str = "fp32"
+
+    def __post_init__(self):
+        self.candidates = int(self.candidates)
+        self._exact = ExactEffects(self.batch, self.precision)
+
+    @torch.no_grad()
+    def effects(self, G, classifier, styles, spec, discriminator=None) -> ImageEffects:
+        estimate = taylor_estimates(G, classifier, styles, spec.space, spec.values(spec.space.flatten(styles)[0]))
+        wanted = screen(estimate, self.candidates)
+        result = self._exact.effects(G, classifier, styles, spec, discriminator, edits=wanted)
+        result.effect = torch.where(wanted.unsqueeze(-1), result.effect, estimate.to(result.effect))
+        return result
