@@ -30,6 +30,7 @@ discriminator filter reads these changes (see `selection.greedy_toward`).
 
 from __future__ import annotations
 
+import abc
 import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -88,7 +89,7 @@ class EditSpec:
         return edit_values(s, self.style_min, self.style_max, self.disc_shift)
 
 
-class EffectMethod:
+class EffectMethod(abc.ABC):
     """One way of computing Step A's effects of one image: `effects(G, classifier, styles, spec)`.
 
     A method is an object holding its own options (batch size, precision...); `name` is what the
@@ -101,9 +102,10 @@ class EffectMethod:
     partial: ClassVar[bool] = False
     candidates: int = 0
 
+    @abc.abstractmethod
     def effects(self, G: Generator, classifier: Classifier, styles: list[torch.Tensor], spec: EditSpec,
                 discriminator: DiscriminatorScore | None = None) -> ImageEffects:
-        """The effects of one image.
+        """The effects of one image (every method implements it).
 
         Args:
             G: the generator.
@@ -113,7 +115,6 @@ class EffectMethod:
             discriminator: optional scorer; its change D(x', softmax(C(x'))) - D(x, softmax(C(x)))
                 for each edit made with `spec.disc_shift` is recorded for the discriminator filter.
         """
-        raise NotImplementedError
 
 
 @dataclass
