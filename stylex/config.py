@@ -165,6 +165,12 @@ class TrainingConfig:
         help="autoencoder warm-up: the first this many kimg train only G and E on the reconstruction terms (no D, "
              "no classifier KL, no noise steps), so G can draw the features before the KL term can be met by "
              "changes nobody sees; 0 = off, the paper's method")
+    condition_sparsity: float = setting(
+        0.0, flag="--condition-sparsity", check="non_negative",
+        help="weight of a group-lasso penalty on the condition's weights in G's affine layers (the sum over all "
+             "style channels of the L2 norm of each channel's weights on c): it leaves c few style channels to act "
+             "through, so what the classifier sees can land in a few StyleSpace coordinates; 0 = off, the "
+             "paper's generator")
     style_mixing: float = setting(0.9, flag="--style-mixing", help="probability of style mixing on noise steps")
     ema_kimg: float = setting(10.0, flag="--ema-kimg", help="EMA half-life of G and E in thousands of images")
     ema_rampup: float = setting(0.05, flag="--ema-rampup",

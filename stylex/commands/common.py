@@ -42,6 +42,14 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """argparse type for weights where 0 means off."""
+    value = _number(text, float, "a number")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value} is not allowed; it must be 0 or more")
+    return value
+
+
 def positive_float(text: str) -> float:
     """argparse type for amounts that must be above 0 (lengths, learning rates)."""
     value = _number(text, float, "a number")

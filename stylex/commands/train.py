@@ -7,6 +7,7 @@ import argparse
 from stylex.commands.common import (
     add_device_arg,
     add_seed_arg,
+    non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
@@ -27,7 +28,8 @@ Examples:
 """
 
 _TYPES = {(float, "positive"): positive_float, (int, "positive"): positive_int,
-          (int, "non_negative"): non_negative_int, (float, None): float, (int, None): int, (str, None): str}
+          (int, "non_negative"): non_negative_int,
+          (float, "non_negative"): non_negative_float, (float, None): float, (int, None): int, (str, None): str}
 
 
 def _preset_values(name: str) -> str:

@@ -164,6 +164,11 @@ class Generator(nn.Module):
             include_torgb=include_torgb,
         )
 
+    def condition_weights(self) -> list[torch.Tensor]:
+        """Per style layer, the affine layer's effective weights on c, [channels, c_dim]: row k is
+        how style channel k moves with c (`TrainingConfig.condition_sparsity` penalises them)."""
+        return [layer.affine.weight[:, self.w_dim :] * layer.affine.weight_gain for layer in self.layers]
+
     def modconv_fused(self) -> bool:
         """Whether the modulated convs use the grouped (fused) form. On CPU the non-fused form is
         faster for training and inference alike (32 px, batch 16: 114 vs 167 ms forward, 323 vs

@@ -362,6 +362,7 @@ class Trainer:
                 fakes[r].append(fake)
                 total = total + value / self.rounds
                 self._record(stats)
+        total = total + self._condition_sparsity()
         trained = [self.G, self.E] if "encoder" in kinds else [self.G]
         self._apply(trained, [self.opt_G, self.opt_E][: len(trained)], total)
         counters["g_steps"] += 1
@@ -413,12 +414,21 @@ class Trainer:
             stats, value, _ = self.loss.encoder_phase(real, gain, warmup=True)
             total = total + value / self.rounds
             self._record(stats)
+        total = total + self._condition_sparsity()
         self._apply([self.G, self.E], [self.opt_G, self.opt_E], total)
         self.counters["g_steps"] += 1
         self._time("warmup", time.perf_counter() - t0)
         self._update_ema()
         self.counters["iteration"] += 1
         self.counters["nimg"] += self.cfg.batch
+
+    def _condition_sparsity(self):
+        """Back-propagates the condition-sparsity penalty of this G step (0 when it is off)."""
+        if not self.cfg.condition_sparsity:
+            return 0.0
+        stats, value = self.loss.condition_sparsity_phase(self.loss_scale)
+        self._record(stats)
+        return value
 
     @torch.no_grad()
     def _update_ema(self) -> None:

@@ -6,8 +6,9 @@ with their weights and back-propagates; the loop owns the optimizers and the sch
 
 Phases: `encoder` (x' = G(E(x), C(x)): adversarial + reconstruction + classifier KL), `noise`
 (G(mapping(z), c of a random real image), with style mixing: adversarial), `pl` (lazy path-length
-regularization of G), `d` (D on real images and the fakes of the last G step) and `r1` (lazy R1
-on real images). Every image D sees goes through the augmenter.
+regularization of G), `condition_sparsity` (a group lasso on G's weights on c, when on; once per
+G step), `d` (D on real images and the fakes of the last G step) and `r1` (lazy R1 on real
+images). Every image D sees goes through the augmenter.
 
 Conditions: G gets the configured condition (`--conditioning`: softmax probabilities or raw
 logits of C(x)); the projection discriminator always gets the probabilities, as in the authors'
@@ -99,6 +100,18 @@ def _gaussian_blur(x: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
     x = F.pad(x, [size // 2] * 4, mode="reflect")
     x = F.conv2d(x, k.view(1, 1, 1, size).expand(c, 1, 1, size), groups=c)
     return F.conv2d(x, k.view(1, 1, size, 1).expand(c, 1, size, 1), groups=c)
+
+
+def condition_spread(weights: list[torch.Tensor]) -> torch.Tensor:
+    """Group lasso over style channels: the sum, over every channel of every layer, of the L2 norm
+    of that channel's weights on c (`Generator.condition_weights`). Small when c reaches few channels."""
+    return sum((w.float().square().sum(dim=1) + 1e-12).sqrt().sum() for w in weights)
+
+
+def condition_channels(weights: list[torch.Tensor], share: float = 0.01) -> int:
+    """How many style channels c reaches: those whose c-weight norm is at least `share` of the largest."""
+    norms = torch.cat([w.detach().float().norm(dim=1) for w in weights])
+    return int((norms >= share * norms.max()).sum())
 
 
 def ssim_distance(a: torch.Tensor, b: torch.Tensor, size: int = 5, sigma: float = 1.0) -> torch.Tensor:
@@ -321,6 +334,16 @@ class StylexLoss:
         loss = penalty * cfg.pl_weight * cfg.pl_interval
         (loss * gain).backward()
         return {"G/pl_penalty": penalty.detach(), "G/pl_mean": self.pl_mean.detach().clone()}, loss.detach()
+
+    def condition_sparsity_phase(self, gain: float):
+        """The group-lasso penalty on G's condition weights (once per G step; no images)."""
+        weights = self.G.condition_weights()
+        spread = condition_spread(weights)
+        loss = self.cfg.condition_sparsity * spread
+        (loss * gain).backward()
+        stats = {"G/condition_spread": spread.detach(),
+                 "G/condition_channels": torch.tensor(float(condition_channels(weights)))}
+        return stats, loss.detach()
 
     def d_phase(self, real: RealBatch, fakes: list[torch.Tensor], gain: float):
         """D on augmented real images and on the G step's fakes (all with the real images' D condition)."""

@@ -1,0 +1,66 @@
+"""--condition-sparsity: a group lasso on the generator's weights on the condition c."""
+
+import pytest
+import torch
+from training_fakes import RandomImages, tiny_classifier, tiny_config
+
+from stylex.config import TrainingConfig
+from stylex.errors import StylexError
+from stylex.training.loop import Trainer
+from stylex.training.losses import condition_channels, condition_spread
+
+
+def test_spread_is_the_sum_of_channel_norms():
+    weights = [torch.tensor([[3.0, 4.0], [0.0, 0.0]]), torch.tensor([[1.0, 0.0]])]
+    assert condition_spread(weights).item() == pytest.approx(6.0, abs=1e-5)
+    assert condition_channels(weights) == 2  # the zero row is not reached
+    assert condition_channels([torch.tensor([[1.0, 0.0], [0.001, 0.0]])], share=0.01) == 1
+
+
+def test_condition_weights_are_how_styles_move_with_c(tiny_generator):
+    G = tiny_generator
+    w = torch.randn(3, G.w_dim)
+    c0, c1 = torch.tensor([[1.0, 0.0]]).expand(3, 2), torch.tensor([[0.2, 0.8]]).expand(3, 2)
+    with torch.no_grad():
+        moved = [b - a for a, b in zip(G.styles(w, c0), G.styles(w, c1))]
+        for delta, weights in zip(moved, G.condition_weights()):
+            torch.testing.assert_close(delta, (c1 - c0) @ weights.T, atol=1e-5, rtol=1e-4)
+
+
+def _spread_after(tmp_path, weight: float, iterations: int = 6) -> tuple[float, float]:
+    cfg = tiny_config(batch=4, condition_sparsity=weight, pl_weight=0.0, g_lr=0.01)
+    trainer = Trainer(cfg, RandomImages(), tiny_classifier(), tmp_path, progress=False)
+    before = condition_spread(trainer.G.condition_weights()).item()
+    for _ in range(iterations):
+        trainer.iteration()
+    return before, condition_spread(trainer.G.condition_weights()).item()
+
+
+def test_the_penalty_shrinks_the_condition_weights_and_is_off_by_default(tmp_path):
+    before, penalised = _spread_after(tmp_path / "on", 1.0)
+    _, plain = _spread_after(tmp_path / "off", 0.0)
+    # Adam moves each weight about lr per step, so six steps shrink it by a few per cent.
+    assert penalised < 0.97 * before and penalised < 0.97 * plain
+    assert TrainingConfig().condition_sparsity == 0.0
+
+
+def test_the_penalty_is_recorded_during_the_warmup_too(tmp_path):
+    cfg = tiny_config(batch=4, condition_sparsity=0.5, warmup_kimg=0.004, pl_weight=0.0)
+    trainer = Trainer(cfg, RandomImages(), tiny_classifier(), tmp_path, progress=False)
+    trainer.iteration()  # warm-up
+    trainer.iteration()  # full objective
+    assert trainer._stats["G/condition_spread"][1] == 2
+
+
+def test_a_negative_weight_is_refused():
+    with pytest.raises(StylexError, match="condition_sparsity"):
+        TrainingConfig(condition_sparsity=-1.0)
+
+
+def test_the_flag_sets_the_weight_and_refuses_a_negative_one():
+    from stylex.cli import build_parser
+
+    argv = ["train", "--data", "d", "--classifier", "c.pt", "--out", "r", "--condition-sparsity"]
+    assert build_parser().parse_args([*argv, "0.01"]).condition_sparsity == 0.01
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*argv, "-1"])
