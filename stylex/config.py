@@ -171,6 +171,11 @@ class TrainingConfig:
              "style channels of the L2 norm of each channel's weights on c): it leaves c few style channels to act "
              "through, so what the classifier sees can land in a few StyleSpace coordinates; 0 = off, the "
              "paper's generator")
+    latent_cycle: float = setting(
+        0.0, flag="--latent-cycle", check="non_negative",
+        help="weight of L1(E(G(w, c)), w) on noise steps (images without style mixing), which also trains E there: "
+             "it keeps E's codes of real images where the mapping network's lie, where G follows c; 0 = off, the "
+             "paper's objective")
     style_mixing: float = setting(0.9, flag="--style-mixing", help="probability of style mixing on noise steps")
     ema_kimg: float = setting(10.0, flag="--ema-kimg", help="EMA half-life of G and E in thousands of images")
     ema_rampup: float = setting(0.05, flag="--ema-rampup",

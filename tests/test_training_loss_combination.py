@@ -80,7 +80,7 @@ class LinearC(torch.nn.Module):
 def config(**overrides):
     cfg = dict(perceptual="classifier", conditioning="probs", adv_loss="logistic", rec_l1=1.0, rec_perceptual=1.0,
                rec_w=1.0, cls_weight=1.0, r1_gamma=3.0, r1_interval=4, style_mixing=0.0, pl_batch_shrink=1,
-               pl_decay=0.01, pl_weight=2.0, pl_interval=4)
+               pl_decay=0.01, pl_weight=2.0, pl_interval=4, latent_cycle=0.0)
     cfg.update(overrides)
     return SimpleNamespace(**cfg)
 
@@ -247,3 +247,31 @@ def test_d_phase_is_softplus_of_fake_plus_softplus_of_minus_real():
         want = (torch.sigmoid(fake_scores)[:, None] * fx).mean(0) - \
             (torch.sigmoid(-D(real.img, real.c))[:, None] * rx).mean(0)
     torch.testing.assert_close(D.d.grad, 2.0 * want, rtol=1e-5, atol=1e-6)
+
+
+def noise_grads(nets, **weights):
+    zero(nets)
+    loss = make_loss(nets, **weights)
+    real = loss.classify_real(real_images())
+    torch.manual_seed(5)  # the phase's z
+    stats, total, _ = loss.noise_phase(real, 1.0)
+    return grads(nets), stats, total
+
+
+def test_latent_cycle_adds_exactly_the_gradient_of_l1_of_e_of_g_of_w_against_w():
+    nets = networks()
+    G, D, E, C = nets
+    g0, stats0, _ = noise_grads(nets)
+    g2, stats2, total = noise_grads(nets, latent_cycle=2.0)
+    zero(nets)
+    torch.manual_seed(5)
+    w = G.mapping(torch.randn(5, G.z_dim))
+    fake = G.synthesis(G.styles(w, torch.softmax(C(real_images()), 1)))
+    cycle = (E(fake) - w.detach()).abs().mean()
+    cycle.backward()
+    alone = grads(nets)
+    assert "G/latent_cycle" not in stats0
+    assert stats2["G/latent_cycle"].item() == pytest.approx(cycle.item(), rel=1e-5)
+    assert total.item() == pytest.approx((stats2["G/adv_noise"] + 2.0 * cycle).item(), rel=1e-5)
+    assert E.lin.weight.grad.abs().max() > 1e-3  # it trains the encoder
+    torch.testing.assert_close(g2 - g0, 2 * alone, rtol=1e-4, atol=1e-6)

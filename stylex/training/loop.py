@@ -363,7 +363,7 @@ class Trainer:
                 total = total + value / self.rounds
                 self._record(stats)
         total = total + self._condition_sparsity()
-        trained = [self.G, self.E] if "encoder" in kinds else [self.G]
+        trained = [self.G, self.E] if "encoder" in kinds or cfg.latent_cycle else [self.G]
         self._apply(trained, [self.opt_G, self.opt_E][: len(trained)], total)
         counters["g_steps"] += 1
 

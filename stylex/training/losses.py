@@ -5,7 +5,8 @@ cases). `StylexLoss` runs the networks for one training phase on one micro-batch
 with their weights and back-propagates; the loop owns the optimizers and the schedule.
 
 Phases: `encoder` (x' = G(E(x), C(x)): adversarial + reconstruction + classifier KL), `noise`
-(G(mapping(z), c of a random real image), with style mixing: adversarial), `pl` (lazy path-length
+(G(mapping(z), c of a random real image), with style mixing: adversarial, and optionally the
+latent cycle E(G(w, c)) = w), `pl` (lazy path-length
 regularization of G), `condition_sparsity` (a group lasso on G's weights on c, when on; once per
 G step), `d` (D on real images and the fakes of the last G step) and `r1` (lazy R1 on real
 images). Every image D sees goes through the augmenter.
@@ -307,13 +308,19 @@ class StylexLoss:
     def noise_phase(self, real: RealBatch, gain: float):
         """Sampling step with the conditions of random real images (G gets real.c, D real.d_c):
         returns (stats, total loss, detached fakes)."""
-        c = real.c
+        c, cfg = real.c, self.cfg
         with self.autocast():
             ws = self._noise_ws(c.shape[0], c.device)
             fake = self.synthesis(self.G.styles(ws, c), noise_mode="random")
-            adv = generator_adversarial(self.run_D(self.augment(fake), real.d_c).float(), self.cfg.adv_loss)
-        (adv * gain).backward()
-        return {"G/adv_noise": adv.detach()}, adv.detach(), fake.detach()
+            adv = generator_adversarial(self.run_D(self.augment(fake), real.d_c).float(), cfg.adv_loss)
+            cycle = fake.new_zeros(())
+            unmixed = (ws == ws[:, :1]).all(dim=2).all(dim=1)  # E can only invert one w per image
+            if cfg.latent_cycle and unmixed.any():
+                cycle = l1(self.run_E(fake[unmixed]).float(), ws[unmixed, 0].detach())
+        loss = adv + cfg.latent_cycle * cycle
+        (loss * gain).backward()
+        stats = {"G/adv_noise": adv.detach(), **({"G/latent_cycle": cycle.detach()} if cfg.latent_cycle else {})}
+        return stats, loss.detach(), fake.detach()
 
     def pl_phase(self, c: torch.Tensor, gain: float, reduce_mean=None):
         """Lazy path-length regularization on a shrunken batch (weight x interval).

@@ -1,4 +1,5 @@
-"""--condition-sparsity: a group lasso on the generator's weights on the condition c."""
+"""The shortcut issue's training levers: --condition-sparsity (a group lasso on the generator's weights
+on the condition c) and --latent-cycle."""
 
 import pytest
 import torch
@@ -64,3 +65,16 @@ def test_the_flag_sets_the_weight_and_refuses_a_negative_one():
     assert build_parser().parse_args([*argv, "0.01"]).condition_sparsity == 0.01
     with pytest.raises(SystemExit):
         build_parser().parse_args([*argv, "-1"])
+
+
+def test_the_latent_cycle_trains_the_encoder_on_noise_steps(tmp_path):
+    """--latent-cycle (the shortcut issue's lever (c)) makes the noise step an encoder step too."""
+    changed = {}
+    for weight in (0.0, 1.0):
+        cfg = tiny_config(batch=4, batch_gpu=4, latent_cycle=weight, pl_weight=0.0)
+        trainer = Trainer(cfg, RandomImages(), tiny_classifier(), tmp_path / str(weight), progress=False)
+        trainer.iteration()  # an encoder step
+        before = [p.detach().clone() for p in trainer.E.parameters()]
+        trainer.iteration()  # a noise step
+        changed[weight] = any(not torch.equal(a, b) for a, b in zip(before, trainer.E.parameters()))
+    assert changed == {0.0: False, 1.0: True}
