@@ -120,7 +120,7 @@ def test_config_validates_itself():
         training_preset("nope")
 
 
-def test_every_field_has_help_and_the_flags_are_the_old_ones_plus_warmup():
+def test_every_field_has_help_and_the_flags_are_the_old_ones_plus_the_new_levers():
     from stylex.commands import train
 
     assert all(f.metadata.get("help") for f in training_fields())
@@ -129,7 +129,8 @@ def test_every_field_has_help_and_the_flags_are_the_old_ones_plus_warmup():
            "--pl-weight", "--rec-l1", "--rec-perceptual", "--rec-w", "--cls-weight", "--perceptual", "--conditioning",
            "--style-mixing", "--ema-kimg", "--ema-rampup", "--augment", "--augment-p", "--precision", "--workers",
            "--tick", "--snap", "--keep", "--sample-every", "--metrics-every", "--metrics-images", "--max-bad-steps",
-           "--alternate", "--encoder-only", "--channels-last", "--tf32", "--compile", "--warmup-kimg"}
+           "--alternate", "--encoder-only", "--channels-last", "--tf32", "--compile", "--warmup-kimg",
+           "--condition-sparsity", "--latent-cycle"}
     assert flags == old
     assert RESUMABLE == {"kimg", "tick_kimg", "snap_kimg", "keep_checkpoints", "sample_every_kimg",
                          "metrics_every_kimg", "metrics_images", "max_bad_steps", "workers"}
