@@ -12,7 +12,7 @@ import torch
 
 import stylex
 from stylex import api
-from stylex.config import PRESETS, RESUMABLE, TrainingConfig, to_dict, training_fields, training_preset
+from stylex.config import PRESETS, RESUMABLE, NetworkConfig, TrainingConfig, to_dict, training_fields, training_preset
 from stylex.errors import StylexError
 
 TINY = dict(kimg=0.008, batch=4, perceptual="none", metrics_images=8, device="cpu", progress=False)
@@ -118,6 +118,10 @@ def test_config_validates_itself():
         cfg.validate()
     with pytest.raises(StylexError, match="--preset nope"):
         training_preset("nope")
+    with pytest.raises(StylexError, match="^resolution 48 is not allowed; use a power of two from 16 to 1024$"):
+        NetworkConfig(resolution=48).validate()
+    with pytest.raises(StylexError, match="^discriminator 'x' is unknown; allowed: projection, unconditional$"):
+        NetworkConfig(discriminator="x").validate()
 
 
 def test_every_field_has_help_and_the_flags_are_the_old_ones_plus_warmup():
@@ -144,6 +148,18 @@ def test_train_help_shows_the_presets_values(capsys):
     assert "(cpu-32: 10; repro-64: 1; paper-256: 1)" in text  # --rec-l1
     assert "(every preset: 0.002)" in text  # --g-lr
     assert "adversarial loss: logistic (non-saturating, StyleGAN2) or hinge (every preset: logistic)" in text
+    # The network's flags, built from NetworkConfig's metadata like the others.
+    assert "image size, a power of two from 16 to 1024 (cpu-32: 32; repro-64: 64; paper-256: 256)" in text
+    assert "or unconditional (every preset: projection)" in text
+
+
+def test_network_fields_have_help_and_two_flags():
+    from stylex.commands import train
+    from stylex.config import NETWORK_SETTINGS, network_fields
+
+    assert all(f.metadata.get("help") for f in network_fields())
+    assert [flag for flag, _ in train._network_flags()] == ["--resolution", "--discriminator"]
+    assert NETWORK_SETTINGS == ("resolution", "discriminator")
 
 
 def test_preset_holds_network_and_schedule():
