@@ -26,8 +26,6 @@ from typing import Any
 
 from stylex.errors import StylexError
 
-# Settings of `train` that belong to the network, not to TrainingConfig itself.
-NETWORK_SETTINGS = ("resolution", "discriminator")
 RUN_FILES = ("config.json", "stats.jsonl", "checkpoints", "samples", "tensorboard")
 
 
@@ -39,8 +37,8 @@ class TrainRequest:
     """One `stylex train` run.
 
     `settings` are TrainingConfig fields (kimg, batch, rec_l1, ..., seed) and the network's
-    `resolution` and `discriminator`; those left out come from `preset` (new run) or from the run
-    being resumed (where only `stylex.config.RESUMABLE` fields may change).
+    `stylex.config.NETWORK_SETTINGS` (resolution, discriminator); those left out come from `preset`
+    (new run) or from the run being resumed (where only `stylex.config.RESUMABLE` fields may change).
     """
 
     out: str | Path
@@ -71,7 +69,7 @@ class TrainResult:
 def resolve_training_config(request: TrainRequest, checkpoint_config: dict | None = None):
     """The run's TrainingConfig: the preset (new run) or the checkpoint's (resume), plus settings,
     validated. Refuses to change a non-resumable setting on resume."""
-    from stylex.config import RESUMABLE, TrainingConfig, from_dict, training_preset
+    from stylex.config import NETWORK_SETTINGS, RESUMABLE, TrainingConfig, from_dict, training_preset
 
     given = {k: v for k, v in request.settings.items() if v is not None}
     network = {k: given.pop(k) for k in NETWORK_SETTINGS if k in given}

@@ -25,28 +25,57 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 DISCRIMINATORS = ("projection", "unconditional")
 
 
+def resolution_problem(value) -> str | None:
+    """Why `value` cannot be an image resolution of stylex (None: it can): a power of two from 16
+    to 1024, what the networks are built for. NetworkConfig, the resolution flags and `stylex prepare`
+    all ask it (here, not in stylex.datasets, so that none of them imports torch for it)."""
+    if isinstance(value, int) and value < 1:
+        return f"{value} is not allowed; it must be at least 1"
+    if not isinstance(value, int) or value & (value - 1) or not 16 <= value <= 1024:
+        return f"{value!r} is not allowed; use a power of two from 16 to 1024"
+    return None
+
+
+def setting(default=dataclasses.MISSING, *, help: str, flag: str | None = None, choices: tuple | None = None,
+            check: str | None = None, resumable: bool = False, default_factory=dataclasses.MISSING):
+    """A NetworkConfig or TrainingConfig field and what the command line and validation need to know about it.
+
+    Args:
+        help: what it does (the `stylex train --help` text of its flag).
+        flag: its `stylex train` flag (None: not settable from the command line).
+        choices: the allowed values (validated by the config's `validate`).
+        check: "positive" (above 0, finite) or "non_negative" (0 or more) for numbers; "resolution" for an
+            image size (`resolution_problem`).
+        resumable: whether `--resume` may change it (it does not change what is learned per step).
+    """
+    metadata = {"help": help, "flag": flag, "choices": choices, "check": check, "resumable": resumable}
+    return field(default=default, default_factory=default_factory, metadata=metadata)
+
+
 @dataclass
 class NetworkConfig:
-    resolution: int = 32  # image size, a power of two from 16 to 1024
-    c_dim: int = 2  # condition length = the classifier's number of classes
-    z_dim: int = 128  # latent z fed to the mapping network
-    w_dim: int = 128  # intermediate latent w (also the encoder's output size)
-    mapping_layers: int = 4  # depth of the mapping network
-    mapping_lr_mul: float = 0.01  # learning-rate multiplier of the mapping network
-    g_channel_base: int = 4096  # generator feature maps at resolution r: min(base // r, max)
-    g_channel_max: int = 128
-    d_channel_base: int = 4096  # discriminator and encoder feature maps, same rule
-    d_channel_max: int = 128
-    mbstd_group: int = 4  # minibatch-stddev group size in D (0 disables)
-    discriminator: str = "projection"  # projection (per-class scores weighted by c) | unconditional
+    """The network sizes of a run. Each field's help text and (for resolution and discriminator)
+    `stylex train` flag are in its metadata (`setting`), as for TrainingConfig."""
+
+    resolution: int = setting(32, flag="--resolution", check="resolution",
+                              help="image size, a power of two from 16 to 1024")
+    c_dim: int = setting(2, help="condition length = the classifier's number of classes")
+    z_dim: int = setting(128, help="latent z fed to the mapping network")
+    w_dim: int = setting(128, help="intermediate latent w (also the encoder's output size)")
+    mapping_layers: int = setting(4, help="depth of the mapping network")
+    mapping_lr_mul: float = setting(0.01, help="learning-rate multiplier of the mapping network")
+    g_channel_base: int = setting(4096, help="generator feature maps at resolution r: min(base // r, max)")
+    g_channel_max: int = setting(128, help="generator feature maps at most (see g_channel_base)")
+    d_channel_base: int = setting(4096, help="discriminator and encoder feature maps, same rule")
+    d_channel_max: int = setting(128, help="discriminator and encoder feature maps at most")
+    mbstd_group: int = setting(4, help="minibatch-stddev group size in D (0 disables)")
+    discriminator: str = setting("projection", flag="--discriminator", choices=DISCRIMINATORS,
+                                 help="D conditioning: projection (per-class scores weighted by c) or unconditional")
 
     def validate(self) -> NetworkConfig:
         """Raise a one-line StylexError for an impossible resolution or an unknown discriminator."""
-        r = self.resolution
-        if not isinstance(r, int) or r & (r - 1) or not 16 <= r <= 1024:
-            raise StylexError(f"resolution {r!r} is not allowed; use a power of two from 16 to 1024")
-        if self.discriminator not in DISCRIMINATORS:
-            raise StylexError(f"discriminator {self.discriminator!r} is unknown; allowed: {', '.join(DISCRIMINATORS)}")
+        for f in dataclasses.fields(self):
+            _check_value(f.name, getattr(self, f.name), f.metadata["choices"], f.metadata["check"])
         return self
 
     def build_generator(self):
@@ -84,21 +113,6 @@ class NetworkConfig:
             channel_base=self.d_channel_base,
             channel_max=self.d_channel_max,
         )
-
-
-def setting(default=dataclasses.MISSING, *, help: str, flag: str | None = None, choices: tuple | None = None,
-            check: str | None = None, resumable: bool = False, default_factory=dataclasses.MISSING):
-    """A TrainingConfig field and what the command line and validation need to know about it.
-
-    Args:
-        help: what it does (the `stylex train --help` text of its flag).
-        flag: its `stylex train` flag (None: not settable from the command line).
-        choices: the allowed values (validated in `TrainingConfig.validate`).
-        check: "positive" (above 0, finite) or "non_negative" (0 or more) for numbers.
-        resumable: whether `--resume` may change it (it does not change what is learned per step).
-    """
-    metadata = {"help": help, "flag": flag, "choices": choices, "check": check, "resumable": resumable}
-    return field(default=default, default_factory=default_factory, metadata=metadata)
 
 
 @dataclass
@@ -229,6 +243,8 @@ def _check_value(name: str, value, choices, check) -> None:
         raise StylexError(f"{name} {value!r} is not allowed; it must be a finite number above 0")
     if check == "non_negative" and not (isinstance(value, (int, float)) and 0 <= value < float("inf")):
         raise StylexError(f"{name} {value!r} is not allowed; it must be 0 or more")
+    if check == "resolution" and (problem := resolution_problem(value)):
+        raise StylexError(f"{name} {problem}")
 
 
 def training_fields() -> list[dataclasses.Field]:
@@ -236,7 +252,14 @@ def training_fields() -> list[dataclasses.Field]:
     return list(dataclasses.fields(TrainingConfig))
 
 
+def network_fields() -> list[dataclasses.Field]:
+    """The NetworkConfig fields, with their metadata (help, flag, choices, check)."""
+    return list(dataclasses.fields(NetworkConfig))
+
+
 RESUMABLE = frozenset(f.name for f in dataclasses.fields(TrainingConfig) if f.metadata["resumable"])
+# The network fields a run's settings may give (those with a `stylex train` flag); the rest come from the preset.
+NETWORK_SETTINGS = tuple(f.name for f in dataclasses.fields(NetworkConfig) if f.metadata["flag"])
 
 
 @dataclass(frozen=True)

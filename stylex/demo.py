@@ -149,12 +149,10 @@ def _specificity(contexts: dict, top_k: int) -> dict:
 
 def _curve_plot(results: dict, path: Path) -> Path:
     """Flip rate as k grows for each run: AttFind against the random and Wu baselines."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend alone
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.2), squeeze=False)
+    fig = Figure(figsize=(4.2 * len(results), 3.2))
+    axes = fig.subplots(1, len(results), squeeze=False)
     for ax, (name, res) in zip(axes[0], results.items()):
         b = res["baselines"]
         for method, style in (("attfind", "o-"), ("wu", "s--"), ("random", "^:")):
@@ -168,7 +166,6 @@ def _curve_plot(results: dict, path: Path) -> Path:
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 

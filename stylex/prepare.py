@@ -28,6 +28,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from stylex.config import resolution_problem
 from stylex.errors import StylexError
 
 MANIFEST_NAME = "prepare_manifest.json"
@@ -528,8 +529,6 @@ def prepare(
     recipe = RECIPES[name]
     out = Path(out)
     resolution = resolution or recipe.default_resolution
-    from stylex.datasets.images import resolution_problem
-
     problem = None if resolution is None else resolution_problem(int(resolution))
     if problem:
         raise StylexError(f"--resolution {problem}")

@@ -12,29 +12,15 @@ import torch
 
 import stylex
 from stylex import api
-from stylex.config import PRESETS, RESUMABLE, TrainingConfig, to_dict, training_fields, training_preset
+from stylex.config import PRESETS, RESUMABLE, NetworkConfig, TrainingConfig, to_dict, training_fields, training_preset
 from stylex.errors import StylexError
 
 TINY = dict(kimg=0.008, batch=4, perceptual="none", metrics_images=8, device="cpu", progress=False)
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
-    from stylex.classifiers import build_classifier, save_classifier
-    from stylex.world import generate_world
-
-    root = tmp_path_factory.mktemp("api")
-    world = generate_world(root / "world", 40, 32, label="smile", seed=0, progress=False)
-    torch.manual_seed(0)
-    classifier = root / "smile.pt"
-    save_classifier(classifier, build_classifier("small-cnn", 2, width=4), arch="small-cnn",
-                    arch_kwargs={"width": 4}, class_names=["frown", "smile"], input_size=32, normalization=None)
-    return root, str(world), str(classifier)
-
-
-@pytest.fixture(scope="module")
-def trained(inputs):
-    root, world, classifier = inputs
+def trained(tiny_inputs):
+    root, world, classifier = tiny_inputs
     return stylex.train(out=root / "run", data=world, classifier=classifier, **TINY)
 
 
@@ -74,8 +60,8 @@ def test_train_returns_the_run(trained):
     assert 0 <= trained.metrics["metrics/agreement"] <= 1
 
 
-def test_train_dry_run_and_request_dataclass(inputs):
-    root, world, classifier = inputs
+def test_train_dry_run_and_request_dataclass(tiny_inputs):
+    root, world, classifier = tiny_inputs
     request = api.TrainRequest(out=root / "dry", data=world, classifier=classifier, dry_run=True, device="cpu",
                                settings={"g_lr": 0.001, "resolution": 32, "batch": 4})
     result = stylex.train(request)
@@ -96,8 +82,8 @@ def test_resume_may_change_only_resumable_settings(trained):
         api.resolve_training_config(request, saved)
 
 
-def test_unknown_settings_from_python_are_one_line_errors(inputs):
-    root, world, classifier = inputs
+def test_unknown_settings_from_python_are_one_line_errors(tiny_inputs):
+    root, world, classifier = tiny_inputs
     for settings, message in (({"adv_loss": "wasserstein"}, "adv_loss 'wasserstein' is unknown; allowed: logistic"),
                               ({"perceptual": "vgg"}, "perceptual 'vgg' is unknown; allowed: ssim"),
                               ({"batch": 0}, "batch 0 is not allowed"),
@@ -118,6 +104,10 @@ def test_config_validates_itself():
         cfg.validate()
     with pytest.raises(StylexError, match="--preset nope"):
         training_preset("nope")
+    with pytest.raises(StylexError, match="^resolution 48 is not allowed; use a power of two from 16 to 1024$"):
+        NetworkConfig(resolution=48).validate()
+    with pytest.raises(StylexError, match="^discriminator 'x' is unknown; allowed: projection, unconditional$"):
+        NetworkConfig(discriminator="x").validate()
 
 
 def test_every_field_has_help_and_the_flags_are_the_old_ones_plus_the_new_levers():
@@ -145,6 +135,18 @@ def test_train_help_shows_the_presets_values(capsys):
     assert "(cpu-32: 10; repro-64: 1; paper-256: 1)" in text  # --rec-l1
     assert "(every preset: 0.002)" in text  # --g-lr
     assert "adversarial loss: logistic (non-saturating, StyleGAN2) or hinge (every preset: logistic)" in text
+    # The network's flags, built from NetworkConfig's metadata like the others.
+    assert "image size, a power of two from 16 to 1024 (cpu-32: 32; repro-64: 64; paper-256: 256)" in text
+    assert "or unconditional (every preset: projection)" in text
+
+
+def test_network_fields_have_help_and_two_flags():
+    from stylex.commands import train
+    from stylex.config import NETWORK_SETTINGS, network_fields
+
+    assert all(f.metadata.get("help") for f in network_fields())
+    assert [flag for flag, _ in train._network_flags()] == ["--resolution", "--discriminator"]
+    assert NETWORK_SETTINGS == ("resolution", "discriminator")
 
 
 def test_preset_holds_network_and_schedule():
@@ -174,7 +176,7 @@ def test_attfind_records_the_seeded_sample_and_selects(found, trained):
     assert again.selection.attributes == found.selection.attributes
 
 
-def test_attfind_refuses_another_classifier(found, trained, inputs, tmp_path):
+def test_attfind_refuses_another_classifier(found, trained, tiny_inputs, tmp_path):
     from stylex.classifiers import build_classifier, save_classifier
 
     torch.manual_seed(5)
@@ -191,7 +193,7 @@ def test_explain_from_a_result(found, tmp_path):
     assert result.index.is_file() and result.attributes == 1
 
 
-def test_every_registered_evaluation_from_python(found, trained, inputs, tmp_path):
+def test_every_registered_evaluation_from_python(found, trained, tiny_inputs, tmp_path):
     from stylex.attfind import load_context
     from stylex.evaluate import EVALUATIONS
     from stylex.oracle import FactorOracle, OracleNet, save_oracle
@@ -202,8 +204,8 @@ def test_every_registered_evaluation_from_python(found, trained, inputs, tmp_pat
     ctx = load_context(found.records_path)
     extra = {"baselines": dict(seeds=1), "specificity": dict(runs={"A": ctx, "B": ctx}),
              "ground_truth": dict(oracle=str(oracle)),
-             "fidelity": dict(checkpoint=trained.out, classifier=inputs[2], data=inputs[1], num_images=2, samples=2,
-                              oracle=str(oracle))}
+             "fidelity": dict(checkpoint=trained.out, classifier=tiny_inputs[2], data=tiny_inputs[1], num_images=2,
+                              samples=2, oracle=str(oracle))}
     for name in EVALUATIONS:
         source = None if name in ("fidelity", "specificity") else found
         result = stylex.run_evaluation(name, source, top_k=2, device="cpu", **extra.get(name, {}))

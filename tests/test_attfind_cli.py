@@ -1,6 +1,6 @@
 """The three commands end to end on files: `stylex attfind` (records, resume, select, torchrun
 shards), `stylex explain` and `stylex evaluate`, with a tiny random checkpoint, a small-cnn
-classifier file and a small synthetic world."""
+classifier file and a small synthetic world (conftest's `tiny_run`)."""
 
 import json
 import os
@@ -17,44 +17,19 @@ import torch
 from stylex.cli import main
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A run directory whose checkpoint holds tiny random networks, as `stylex train` writes it."""
-    from stylex.classifiers import build_classifier, load_classifier, save_classifier
-    from stylex.config import NetworkConfig, TrainingConfig, to_dict
-    from stylex.training.checkpoint import save_checkpoint
-    from stylex.world import generate_world
-
-    root = tmp_path_factory.mktemp("cli")
-    world = generate_world(root / "world", n=40, resolution=32, label="smile", progress=False)
-    torch.manual_seed(0)
-    net = build_classifier("small-cnn", 2, width=4)
-    clf_path = root / "smile.pt"
-    save_classifier(clf_path, net, arch="small-cnn", class_names=["frown", "smile"], input_size=32,
-                    normalization=None, arch_kwargs={"width": 4})
-    cfg = NetworkConfig(resolution=32, z_dim=16, w_dim=16, mapping_layers=1, g_channel_base=128, g_channel_max=8,
-                        d_channel_base=128, d_channel_max=8)
-    config = TrainingConfig(network=cfg, data=str(world), classifier=str(clf_path),
-                            classifier_fingerprint=load_classifier(clf_path).fingerprint)
-    G, D, E = cfg.build_generator(), cfg.build_discriminator(), cfg.build_encoder()
-    save_checkpoint(root / "run", {"config": to_dict(config), "G_ema": G.state_dict(), "E_ema": E.state_dict(),
-                                   "D": D.state_dict(), "counters": {"nimg": 0}})
-    return root / "run"
-
-
 def attfind_args(run_dir, out, *extra):
     return ["attfind", "--run", str(run_dir), "--split", "all", "--num-images", "6", "--out", str(out),
             "--batch", "40", "--device", "cpu", "--no-progress", "--top-k", "3", *extra]
 
 
 @pytest.fixture(scope="module")
-def records_path(run_dir):
-    out = run_dir / "attfind" / "records.h5"
-    assert main(attfind_args(run_dir, out, "--discriminator-score")) == 0
+def records_path(tiny_run):
+    out = tiny_run / "attfind" / "records.h5"
+    assert main(attfind_args(tiny_run, out, "--discriminator-score")) == 0
     return out
 
 
-def test_attfind_writes_records_and_attributes(records_path, run_dir, capsys):
+def test_attfind_writes_records_and_attributes(records_path, tiny_run, capsys):
     from stylex.attfind import load_records
 
     records = load_records(records_path)
@@ -64,11 +39,11 @@ def test_attfind_writes_records_and_attributes(records_path, run_dir, capsys):
     data = json.loads((records_path.parent / "attributes.json").read_text())
     assert data["records"] == "records.h5" and 1 <= len(data["attributes"]) <= 6
     # Running the same command again resumes the finished file (nothing to do) and re-selects.
-    assert main(attfind_args(run_dir, records_path, "--discriminator-score")) == 0
+    assert main(attfind_args(tiny_run, records_path, "--discriminator-score")) == 0
     np.testing.assert_array_equal(load_records(records_path).effect, records.effect)
     # Other settings are refused with a one-line error.
     capsys.readouterr()
-    assert main(attfind_args(run_dir, records_path, "--shift", "0.5")) == 2
+    assert main(attfind_args(tiny_run, records_path, "--shift", "0.5")) == 2
     assert "other settings" in capsys.readouterr().err
 
 
@@ -144,12 +119,12 @@ def test_recorded_latents_and_conditions_give_the_recorded_styles(records_path):
     assert torch.allclose(own, editor.styles, atol=1e-5)
 
 
-def test_moved_files_are_named(records_path, run_dir, tmp_path, capsys):
+def test_moved_files_are_named(records_path, tiny_run, tmp_path, capsys):
     moved = tmp_path / "records.h5"
     shutil.copy(records_path, moved)
     shutil.copy(records_path.parent / "attributes.json", tmp_path / "attributes.json")
     other = tmp_path / "other.pt"
-    shutil.copy(run_dir / "checkpoints" / os.listdir(run_dir / "checkpoints")[0], other)
+    shutil.copy(tiny_run / "checkpoints" / os.listdir(tiny_run / "checkpoints")[0], other)
     with torch.no_grad():  # a different checkpoint file: same format, other bytes
         data = torch.load(other, weights_only=True)
         data["counters"]["nimg"] = 1
@@ -160,7 +135,7 @@ def test_moved_files_are_named(records_path, run_dir, tmp_path, capsys):
 
 
 @pytest.mark.skipif(shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None, reason="no torchrun")
-def test_torchrun_shards_merge_to_the_single_process_records(records_path, run_dir, tmp_path):
+def test_torchrun_shards_merge_to_the_single_process_records(records_path, tiny_run, tmp_path):
     from stylex.attfind import load_records
 
     out = tmp_path / "records.h5"
@@ -168,7 +143,7 @@ def test_torchrun_shards_merge_to_the_single_process_records(records_path, run_d
     # This checkout first, then whatever the caller had (a mutation tool, for one).
     pythonpath = os.pathsep.join(filter(None, [str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": pythonpath}
-    args = attfind_args(run_dir, out, "--discriminator-score")
+    args = attfind_args(tiny_run, out, "--discriminator-score")
     args[1] = "--checkpoint"  # torchrun would take --run for its own --run-path
     with socket.socket() as s:  # a free port for the rendezvous
         s.bind(("127.0.0.1", 0))
@@ -199,8 +174,8 @@ def test_evaluate_ground_truth_reads_the_world_factors(records_path, tmp_path, c
 
 
 @pytest.fixture(scope="module")
-def keyed_run_dir(run_dir):
-    """A run directory like `run_dir`'s, on the same world, whose generator and classifier make the
+def keyed_run_dir(tiny_run):
+    """A run directory like `tiny_run`'s, on the same world, whose generator and classifier make the
     explanation known (tests/keyed_stylex.py): coordinate `key` of the generator alone decides the
     image (bright or dark), the classifier file is a hand-set small-cnn that calls bright images
     "smile", and the key style is a projection of E(x) centred on the six analysed images, so three
@@ -213,8 +188,8 @@ def keyed_run_dir(run_dir):
     from stylex.datasets import open_dataset
     from stylex.training.checkpoint import save_checkpoint
 
-    root = run_dir.parent / "keyed"
-    world = run_dir.parent / "world"
+    root = tiny_run.parent / "keyed"
+    world = tiny_run.parent / "world"
     clf_path = root / "bright.pt"
     root.mkdir()
     save_classifier(clf_path, brightness_small_cnn(), arch="small-cnn", class_names=["frown", "smile"],

@@ -67,14 +67,19 @@ def test_every_train_flag_sets_a_real_config_field():
 
     from stylex.api import resolve_training_config
     from stylex.commands import train
-    from stylex.config import TrainingConfig
+    from stylex.config import NetworkConfig, TrainingConfig
 
     fields = {f.name for f in dataclasses.fields(TrainingConfig)}
     flags = [f.name for _, f in train._config_flags()]
     assert set(flags) <= fields, sorted(set(flags) - fields)
-    args = build_parser().parse_args(["train", "--out", "x", "--keep", "5", "--g-lr", "0.002"])
+    network = {f.name for f in dataclasses.fields(NetworkConfig)}
+    assert {f.name for _, f in train._network_flags()} <= network
+    args = build_parser().parse_args(["train", "--out", "x", "--keep", "5", "--g-lr", "0.002", "--resolution", "64",
+                                      "--discriminator", "unconditional"])
     cfg = resolve_training_config(train.request_from(args), None)
     assert cfg.keep_checkpoints == 5 and cfg.g_lr == 0.002
+    assert cfg.network.resolution == 64 and cfg.network.discriminator == "unconditional"
+    assert build_parser().parse_args(["train", "--out", "x"]).resolution is None  # left out: the preset's
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,14 @@
 section and number (the quick sizes make the numbers meaningless, not absent)."""
 
 import json
+import sys
 
+import matplotlib
 import torch
+from PIL import Image
 
 from stylex.cli import main
+from stylex.demo import _curve_plot
 
 
 def test_quick_demo_writes_the_report_and_every_number(tmp_path, capsys):
@@ -49,3 +53,16 @@ def test_quick_demo_writes_the_report_and_every_number(tmp_path, capsys):
     for src in ("sufficiency.png", "runs/clean/explain/summary.png", "runs/shortcut/explain/attribute_01.gif",
                 "world/contact_sheet.png"):
         assert f"src='{src}'" in page and (tmp_path / src).is_file(), src
+
+
+def test_curve_plot_leaves_the_global_matplotlib_backend_alone(tmp_path, monkeypatch):
+    # The demo runs inside notebooks and other programs: switching their backend would break their plots.
+    def switch(*args, **kwargs):
+        raise AssertionError("_curve_plot switched the global backend")
+
+    monkeypatch.setattr(matplotlib, "use", switch)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)  # importing pyplot now fails
+    curve = [{"k": k, "flip_rate": k / 3} for k in (1, 2, 3)]
+    results = {name: {"baselines": {m: {"curve": curve} for m in ("attfind", "wu", "random")}} for name in ("a", "b")}
+    path = _curve_plot(results, tmp_path / "sufficiency.png")
+    assert Image.open(path).size == (int(4.2 * 2 * 110), int(3.2 * 110))

@@ -82,26 +82,14 @@ def test_a_constant_reconstruction_keeps_a_factor_only_where_it_matches(world_fa
         assert abs(out["factor_fidelity"][name] - expected) < 0.05, name
 
 
-def test_evaluate_fidelity_command(tmp_path, capsys):
-    from stylex.classifiers import build_classifier, load_classifier, save_classifier
-    from stylex.cli import main
-    from stylex.config import NetworkConfig, TrainingConfig, to_dict
-    from stylex.training.checkpoint import save_checkpoint
-    from stylex.world import generate_world
+def test_evaluate_fidelity_command(tiny_inputs, tiny_run, tmp_path, capsys):
+    from pathlib import Path
 
-    world = generate_world(tmp_path / "world", n=40, resolution=32, label="smile", progress=False)
-    net = build_classifier("small-cnn", 2, width=4)
-    clf = tmp_path / "smile.pt"
-    save_classifier(clf, net, arch="small-cnn", class_names=["frown", "smile"], input_size=32,
-                    normalization=None, arch_kwargs={"width": 4})
-    cfg = NetworkConfig(resolution=32, z_dim=16, w_dim=16, mapping_layers=1, g_channel_base=128, g_channel_max=8,
-                        d_channel_base=128, d_channel_max=8)
-    config = TrainingConfig(network=cfg, data=str(world), classifier=str(clf),
-                            classifier_fingerprint=load_classifier(clf).fingerprint)
-    save_checkpoint(tmp_path / "run", {"config": to_dict(config), "G_ema": cfg.build_generator().state_dict(),
-                                       "E_ema": cfg.build_encoder().state_dict(), "counters": {"nimg": 0}})
-    args = ["evaluate", "fidelity", "--checkpoint", str(tmp_path / "run"), "--classifier", str(clf),
-            "--data", str(world), "--num-images", "3", "--samples", "4", "--device", "cpu", "--json"]
+    from stylex.cli import main
+
+    _, world, clf = tiny_inputs
+    args = ["evaluate", "fidelity", "--checkpoint", str(tiny_run), "--classifier", clf,
+            "--data", world, "--num-images", "3", "--samples", "4", "--device", "cpu", "--json"]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["what"] == "fidelity" and out["num_images"] == 3 and out["num_samples"] == 4  # test split: 4 faces
@@ -111,9 +99,9 @@ def test_evaluate_fidelity_command(tmp_path, capsys):
     folder = tmp_path / "folder"
     for name in ("a", "b"):
         (folder / name).mkdir(parents=True)
-        for f in list((world / "images").iterdir())[:3]:
+        for f in list((Path(world) / "images").iterdir())[:3]:
             (folder / name / f.name).write_bytes(f.read_bytes())
     assert main(args[:6] + ["--data", str(folder), "--device", "cpu"]) == 2
     assert "synthetic world" in capsys.readouterr().err
-    assert main(["evaluate", "fidelity", "--classifier", str(clf), "--data", str(world)]) == 2
+    assert main(["evaluate", "fidelity", "--classifier", clf, "--data", world]) == 2
     assert "--checkpoint" in capsys.readouterr().err

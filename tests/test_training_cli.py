@@ -6,26 +6,18 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
-from stylex.classifiers import build_classifier, save_classifier
 from stylex.cli import main
 from stylex.config import TRAINING_PRESETS, training_preset
 from stylex.training import checkpoint as ckpt
-from stylex.world import generate_world
 
 SMALL = ["--batch", "4", "--no-progress", "--perceptual", "classifier", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("train_cli")
-    world = generate_world(root / "world", 40, 32, label="smile", seed=0, progress=False)
-    torch.manual_seed(0)
-    classifier = root / "smile.pt"
-    save_classifier(classifier, build_classifier("small-cnn", 2, width=4), arch="small-cnn",
-                    arch_kwargs={"width": 4}, class_names=["frown", "smile"], input_size=32, normalization=None)
-    return root, ["--data", str(world), "--classifier", str(classifier)]
+def files(tiny_inputs):
+    root, world, classifier = tiny_inputs
+    return root, ["--data", world, "--classifier", classifier]
 
 
 def test_dry_run_prints_resolved_config(files, capsys):

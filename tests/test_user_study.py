@@ -9,8 +9,7 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from test_attfind_cli import records_path, run_dir  # noqa: F401  (module fixtures: a records file on disk)
-from test_attfind_records import build_tiny, run_records
+from test_attfind_cli import records_path  # noqa: F401  (a module fixture: a records file on disk)
 
 from stylex import user_study, visualize
 from stylex.attfind.editor import Editor
@@ -22,12 +21,9 @@ FRAMES = 4
 
 
 @pytest.fixture(scope="module")
-def explained(tmp_path_factory):
-    tiny = build_tiny()
-    G, _, classifier, _ = tiny
-    records = run_records(tmp_path_factory.mktemp("study") / "records.h5", tiny)
-    selection = select_from_records(records, SelectionOptions(top_k=4, threshold=0.05))
-    return Editor(G, classifier, records), selection
+def explained(tiny_records):
+    G, classifier, records = tiny_records
+    return Editor(G, classifier, records), select_from_records(records, SelectionOptions(top_k=4, threshold=0.05))
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_attfind_records import build_tiny, run_records
 
 from stylex import visualize
 from stylex.attfind.editor import Editor
@@ -13,12 +12,9 @@ from stylex.attfind.selection import SelectionOptions, select_from_records
 
 
 @pytest.fixture(scope="module")
-def explained(tmp_path_factory):
-    tiny = build_tiny()
-    G, _, classifier, _ = tiny
-    records = run_records(tmp_path_factory.mktemp("vis") / "records.h5", tiny)
-    selection = select_from_records(records, SelectionOptions(top_k=3, threshold=0.05))
-    return Editor(G, classifier, records), selection
+def explained(tiny_records):
+    G, classifier, records = tiny_records
+    return Editor(G, classifier, records), select_from_records(records, SelectionOptions(top_k=3, threshold=0.05))
 
 
 def test_pick_examples_follows_the_method(explained):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from stylex.config import resolution_problem
+
 
 def add_device_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -67,8 +69,8 @@ def share(text: str) -> float:
 
 
 def power_of_two(text: str) -> int:
-    """argparse type for image resolutions: a power of two from 16 to 1024."""
-    value = positive_int(text)
-    if value & (value - 1) or not 16 <= value <= 1024:
-        raise argparse.ArgumentTypeError(f"{value} is not allowed; use a power of two from 16 to 1024")
+    """argparse type for image resolutions: a power of two from 16 to 1024 (`resolution_problem`)."""
+    value = _number(text, int, "a whole number")
+    if problem := resolution_problem(value):
+        raise argparse.ArgumentTypeError(problem)
     return value

@@ -28,15 +28,16 @@ Examples:
 """
 
 _TYPES = {(float, "positive"): positive_float, (int, "positive"): positive_int,
-          (int, "non_negative"): non_negative_int,
+          (int, "non_negative"): non_negative_int, (int, "resolution"): power_of_two,
           (float, "non_negative"): non_negative_float, (float, None): float, (int, None): int, (str, None): str}
 
 
-def _preset_values(name: str) -> str:
-    """ "(cpu-32: 10; repro-64: 1; paper-256: 1)": what each preset gives a field."""
+def _preset_values(name: str, network: bool = False) -> str:
+    """ "(cpu-32: 10; repro-64: 1; paper-256: 1)": what each preset gives a field (of NetworkConfig
+    when `network`, else of TrainingConfig)."""
     from stylex.config import PRESETS
 
-    values = {p: p_obj.value(name) for p, p_obj in PRESETS.items()}
+    values = {p: getattr(p_obj.network, name) if network else p_obj.value(name) for p, p_obj in PRESETS.items()}
     shown = {p: ("none" if v == "" else f"{v:g}" if isinstance(v, float) else str(v)) for p, v in values.items()}
     if len(set(shown.values())) == 1:
         return f"(every preset: {next(iter(shown.values()))})"
@@ -50,8 +51,27 @@ def _config_flags():
     return [(f.metadata["flag"], f) for f in training_fields() if f.metadata.get("flag")]
 
 
+def _network_flags():
+    """(flag, field) of every NetworkConfig field with a `stylex train` flag."""
+    from stylex.config import network_fields
+
+    return [(f.metadata["flag"], f) for f in network_fields() if f.metadata.get("flag")]
+
+
+def _add_config_flag(parser, flag: str, f, presets: str) -> None:
+    """The flag of config field `f`, built from its metadata; no default, so that a flag left out
+    keeps the preset's (or the resumed run's) value."""
+    text = f"{f.metadata['help']} {presets}"
+    if f.type in ("bool", bool):
+        parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
+        return
+    kind = _TYPES[({"float": float, "int": int, "str": str}.get(f.type, f.type), f.metadata.get("check"))]
+    parser.add_argument(flag, dest=f.name, type=kind, choices=f.metadata.get("choices"),
+                        metavar=flag[2:].upper(), help=text)
+
+
 def add_arguments(parser):
-    from stylex.config import DISCRIMINATORS, PRESETS
+    from stylex.config import PRESETS
     from stylex.datasets import DATA_SPEC_HELP
 
     parser.add_argument("--data", help=DATA_SPEC_HELP + " (default when resuming: the run's)")
@@ -59,17 +79,10 @@ def add_arguments(parser):
     parser.add_argument("--out", required=True, help="run directory to create (or resume)")
     parser.add_argument("--preset", default="cpu-32", choices=sorted(PRESETS),
                         help="network size and training schedule (default: cpu-32)")
-    parser.add_argument("--resolution", type=power_of_two, help="image size (default: the preset's)")
-    parser.add_argument("--discriminator", choices=DISCRIMINATORS,
-                        help="D conditioning: projection (per-class scores weighted by c) or unconditional")
+    for flag, f in _network_flags():
+        _add_config_flag(parser, flag, f, _preset_values(f.name, network=True))
     for flag, f in _config_flags():
-        text = f"{f.metadata['help']} {_preset_values(f.name)}"
-        if f.type in ("bool", bool):
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
-            continue
-        kind = _TYPES[({"float": float, "int": int, "str": str}.get(f.type, f.type), f.metadata.get("check"))]
-        parser.add_argument(flag, dest=f.name, type=kind, choices=f.metadata.get("choices"),
-                            metavar=flag[2:].upper(), help=text)
+        _add_config_flag(parser, flag, f, _preset_values(f.name))
     parser.add_argument("--metrics-split", default="val", choices=("val", "test"),
                         help="held-out split for metrics and sample grids (default: val)")
     parser.add_argument("--resume", nargs="?", const="latest", metavar="CHECKPOINT",
@@ -84,9 +97,9 @@ def add_arguments(parser):
 
 def request_from(args):
     """The TrainRequest of the parsed flags (settings: only the flags given, and the seed)."""
-    from stylex.api import NETWORK_SETTINGS, TrainRequest
+    from stylex.api import TrainRequest
 
-    names = [f.name for _, f in _config_flags()] + ["seed", *NETWORK_SETTINGS]
+    names = [f.name for _, f in _network_flags() + _config_flags()] + ["seed"]
     settings = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     return TrainRequest(out=args.out, data=args.data, classifier=args.classifier, preset=args.preset,
                         settings=settings, resume=args.resume, force=args.force, dry_run=args.dry_run,

@@ -19,16 +19,6 @@ IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", "
 DECODE_ERRORS = (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
-def resolution_problem(value: int) -> str | None:
-    """Why `value` cannot be an image resolution of stylex (None: it can): a power of two from 16
-    to 1024, what the networks are built for."""
-    if value < 1:
-        return f"{value} is not allowed; it must be at least 1"
-    if value & (value - 1) or not 16 <= value <= 1024:
-        return f"{value} is not allowed; use a power of two from 16 to 1024"
-    return None
-
-
 def is_image_file(path: str | Path) -> bool:
     """True for a file with an image extension, in any letter case (.PNG, .Jpg, ...)."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
