@@ -14,6 +14,9 @@ JSON-ready dict that states its sample size.
 - `ground_truth`: on the synthetic world, which factor each top attribute changes (by the factor
   oracle) and causal recovery@k.
 - `fidelity`: on the synthetic world, whether reconstructions keep every factor (no records needed).
+- `layer_directions`: an extension, not the paper's: whole style layers moved the way the
+  classifier's classes differ, against random directions of the same length (where a cue spread
+  over a layer's channels lives).
 
 Each has one name: the function, its result's `what`, its `stylex evaluate` name and its entry
 in `EVALUATIONS`, the registry the command and `stylex.api.evaluate` run (every entry takes one
@@ -249,6 +252,66 @@ def condition(editor: Editor, ks=(1, 3, 10, 30, 100, 300), predicted=None) -> di
     return {"what": "condition", "n_images": int(len(predicted)), "n_pairs": n_pairs, "coordinates": size,
             "flip_rate_all_styles": flips["all"] / max(1, n_pairs),
             "curve": [{"k": k, "flip_rate": flips[k] / max(1, n_pairs), "flips": flips[k]} for k in ks]}
+
+
+def layer_directions(editor: Editor, oracle=None, strength: float = 1.0, seeds: int = 5, seed: int = 0,
+                     predicted=None) -> dict:
+    """Per-layer directions, an extension beside single-coordinate AttFind (docs/METHOD.md section 6):
+    can a whole style layer, moved the way the classifier's classes differ, flip the decision?
+
+    For every style layer (toRGB included) and every pair of classes (source a, target b), the
+    direction is the difference of the mean styles of that layer between the images the classifier
+    puts in b and those it puts in a (its own decisions on the reconstructions; nothing else). Each
+    image of a is rendered with `strength` times that direction added to the layer's styles, and
+    `flip_rate` is the share of (image, other class) pairs whose decision becomes the target. The
+    baseline `random_flip_rate` moves the same layer as far (the same norm) in a random direction
+    (`seeds` draws). With an `oracle` (synthetic world), `factor_change` and `dominant_factor` say
+    which factor the direction changes, as in `ground_truth`. Layers are listed by flip rate.
+
+    One coordinate cannot carry what a layer spreads over its channels (a background colour in the
+    last toRGB layer, say); this shows where such a cue lives, not which single channel holds it.
+    """
+    predicted = base_predictions(editor) if predicted is None else predicted
+    groups: dict[tuple[int, int], list[int]] = {}
+    for r, source, target in _pairs(predicted, editor.records.num_classes):
+        if (predicted == target).any():
+            groups.setdefault((source, target), []).append(r)
+    space, styles = editor.full_space, editor.styles
+    base_oracle = oracle.probabilities(editor.base_images()) if oracle is not None else None
+    rng = torch.Generator().manual_seed(seed)
+    layers = []
+    for index, offset in zip(space.included, space.offsets):
+        layer = space.layers[index]
+        cols = slice(offset, offset + layer.channels)
+        flips, random_flips, edited, order = 0, 0, [], []
+        for (source, target), rows in groups.items():
+            own = styles[torch.as_tensor(rows, dtype=torch.long)]
+            means = [styles[predicted == y][:, cols].mean(0) for y in (target, source)]
+            step = strength * (means[0] - means[1])
+            moved = own.clone()
+            moved[:, cols] += step
+            images = editor.render(moved)
+            flips += int((editor.logits(images).argmax(1) == target).sum())
+            edited.append(images)
+            order += rows
+            for _ in range(seeds):
+                direction = torch.randn(layer.channels, generator=rng)
+                at_random = own.clone()
+                at_random[:, cols] += direction * (step.norm() / direction.norm().clamp_min(1e-12))
+                random_flips += int((editor.logits(editor.render(at_random)).argmax(1) == target).sum())
+        n_pairs = len(order)
+        entry = {"layer": layer.name, "kind": layer.kind, "channels": layer.channels,
+                 "flip_rate": flips / max(n_pairs, 1), "random_flip_rate": random_flips / max(n_pairs * seeds, 1)}
+        if base_oracle is not None and order:
+            change = _total_variation(oracle.probabilities(torch.cat(edited)),
+                                      {f: v[order] for f, v in base_oracle.items()})
+            entry.update(factor_change=change, dominant_factor=max(change, key=change.get))
+        layers.append(entry)
+    layers.sort(key=lambda e: -e["flip_rate"])
+    return {"what": "layer_directions", "strength": strength, "seeds": seeds, "n_images": int(len(predicted)),
+            "n_pairs": sum(len(rows) for rows in groups.values()), "layers": layers,
+            "top1_layer": layers[0]["layer"] if layers else None,
+            "top1_dominant_factor": layers[0].get("dominant_factor") if layers else None}
 
 
 def _total_variation(p: dict[str, torch.Tensor], q: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -495,6 +558,16 @@ def _ground_truth(inputs: EvaluationInputs) -> dict:
     if oracle is None or isinstance(oracle, (str, Path)):
         oracle = load_oracle(oracle, inputs.device)
     return ground_truth(inputs.editor(), inputs.context.selection, oracle, inputs.top_k, factors)
+
+
+@register("layer_directions")
+def _layer_directions(inputs: EvaluationInputs) -> dict:
+    oracle = inputs.oracle
+    if isinstance(oracle, (str, Path)) or (oracle is None and inputs.context.records.provenance.world):
+        from stylex.oracle import load_oracle
+
+        oracle = load_oracle(oracle, inputs.device)
+    return layer_directions(inputs.editor(), oracle, seeds=inputs.seeds)
 
 
 @register("fidelity", needs_records=False)

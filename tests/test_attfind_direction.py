@@ -192,3 +192,23 @@ def test_per_image_figure_and_gif_frame_order(keyed, records, editor, monkeypatc
     turn = shades.index(max(shades))
     assert shades[0] == shades[-1] == min(shades) < max(shades)
     assert shades[: turn + 1] == sorted(shades[: turn + 1]) and shades[turn:] == sorted(shades[turn:], reverse=True)
+
+
+class BrightnessOracle:
+    """A stand-in factor oracle: `brightness` is read from the image mean, `shape` never changes."""
+
+    def probabilities(self, images):
+        m = images.mean(dim=[1, 2, 3])
+        return {"brightness": torch.softmax(torch.stack([-40 * m, 40 * m], 1), 1),
+                "shape": torch.full((len(images), 2), 0.5)}
+
+
+def test_layer_directions_find_the_key_layer_and_beat_random_directions(keyed, editor):
+    result = evaluate.layer_directions(editor, BrightnessOracle(), seeds=4)
+    key_layer = keyed.G.layers[-2].name
+    by_name = {e["layer"]: e for e in result["layers"]}
+    assert result["top1_layer"] == key_layer and result["top1_dominant_factor"] == "brightness"
+    assert by_name[key_layer]["flip_rate"] == 1.0 and by_name[key_layer]["random_flip_rate"] < 0.5
+    assert len(by_name) == len(keyed.G.layers)  # toRGB layers included
+    assert all(e["flip_rate"] == 0.0 for name, e in by_name.items() if name != key_layer)
+    assert result["n_pairs"] == 6 and by_name[key_layer]["factor_change"]["shape"] == 0.0

@@ -27,6 +27,9 @@ DESCRIPTION = """Measure an AttFind result. Every result is one JSON object with
                   reconstructions keep what a person sees? The share of held-out faces whose every
                   world factor the factor oracle reads the same on the reconstruction (factor_fidelity),
                   next to classifier agreement and L1, and the oracle's confidence on noise samples
+  layer_directions an extension beside AttFind: every style layer (toRGB included) moved by the
+                  difference of its mean styles between the classifier's classes; flip rate per layer
+                  against a random direction of the same length, and (on a world) the factor it changes
 
 Each name is also the result's "what" and the function in stylex.evaluate (its registry,
 EVALUATIONS, is what this command runs); `ground-truth` is accepted for ground_truth.
@@ -53,7 +56,8 @@ def add_arguments(parser):
     parser.add_argument("--top-k", type=positive_int, default=10, help="attributes changed together (default 10)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     parser.add_argument("--out", help="also write the JSON result to this file")
-    parser.add_argument("--seeds", type=positive_int, default=5, help="baselines: random draws averaged (default 5)")
+    parser.add_argument("--seeds", type=positive_int, default=5,
+                        help="baselines and layer_directions: random draws averaged (default 5)")
     parser.add_argument("--other-records", help="specificity: the records file of the run trained with the other "
                         "classifier (its attributes.json beside it)")
     parser.add_argument("--factor", help="ground_truth: the world factor the classifier should use "
@@ -80,6 +84,11 @@ def _print_summary(result: dict) -> None:
         shares = "  ".join(f"{k} {v:.2f}" for k, v in result["factor_fidelity"].items())
         print(f"agreement {result['agreement']:.3f}  l1 {result['l1']:.4f}  factor fidelity: {shares}  "
               f"(n={result['num_images']})")
+    elif what == "layer_directions":
+        for e in result["layers"]:
+            factor = f"  dominant factor {e['dominant_factor']}" if "dominant_factor" in e else ""
+            print(f"{e['layer']:<12s} flip rate {e['flip_rate']:.2f} (random direction {e['random_flip_rate']:.2f})"
+                  f"{factor}")
     elif what == "reconstruction":
         values = "  ".join(f"{k}: {v:.4f}" for k, v in result.items() if isinstance(v, float))
         print(f"{values}  (n={result['n_images']})")
