@@ -254,6 +254,18 @@ def condition(editor: Editor, ks=(1, 3, 10, 30, 100, 300), predicted=None) -> di
             "curve": [{"k": k, "flip_rate": flips[k] / max(1, n_pairs), "flips": flips[k]} for k in ks]}
 
 
+def layer_step(editor: Editor, layer: int, source: int, target: int, predicted: np.ndarray,
+               strength: float = 1.0) -> tuple[slice, torch.Tensor]:
+    """The columns of style layer `layer` (a generator layer number) in the editor's full style
+    vectors, and `strength` times the difference of their mean between the images the classifier
+    puts in `target` and those it puts in `source` (see `layer_directions`)."""
+    space = editor.full_space
+    offset = space.offsets[space.included.index(layer)]
+    cols = slice(offset, offset + space.layers[layer].channels)
+    means = [editor.styles[predicted == y][:, cols].mean(0) for y in (target, source)]
+    return cols, strength * (means[0] - means[1])
+
+
 def layer_directions(editor: Editor, oracle=None, strength: float = 1.0, seeds: int = 5, seed: int = 0,
                      predicted=None) -> dict:
     """Per-layer directions, an extension beside single-coordinate AttFind (docs/METHOD.md section 6):
@@ -280,14 +292,12 @@ def layer_directions(editor: Editor, oracle=None, strength: float = 1.0, seeds: 
     base_oracle = oracle.probabilities(editor.base_images()) if oracle is not None else None
     rng = torch.Generator().manual_seed(seed)
     layers = []
-    for index, offset in zip(space.included, space.offsets):
+    for index in space.included:
         layer = space.layers[index]
-        cols = slice(offset, offset + layer.channels)
         flips, random_flips, edited, order = 0, 0, [], []
         for (source, target), rows in groups.items():
             own = styles[torch.as_tensor(rows, dtype=torch.long)]
-            means = [styles[predicted == y][:, cols].mean(0) for y in (target, source)]
-            step = strength * (means[0] - means[1])
+            cols, step = layer_step(editor, index, source, target, predicted, strength)
             moved = own.clone()
             moved[:, cols] += step
             images = editor.render(moved)

@@ -144,6 +144,32 @@ def pair_tile(example: Example, scale: int) -> Image.Image:
                    captioned(to_pil(example.after, scale), f"-> {example.p_after:.2f}")], gap=1)
 
 
+def layer_direction_figure(editor: Editor, layer: str, n: int = 4, strength: float = 1.0) -> Image.Image:
+    """[original | moved] pairs for `stylex.evaluate.layer_directions`: one row per target class, the
+    images of the other classes with style layer `layer` moved by the class-mean difference, and the
+    target's probability under each (the images the move changes most first)."""
+    from stylex.evaluate import layer_step
+
+    index = [l.name for l in editor.full_space.layers].index(layer)
+    predicted = editor.records.predicted
+    resolution = editor.records.images.shape[-1]
+    scale = display_scale(resolution)
+    rows_out = []
+    for target in (y for y in range(len(editor.class_names)) if (predicted == y).any()):
+        tiles = [text_image([layer, "toward", editor.class_names[target]], 96, scale * resolution)]
+        for source in (y for y in range(len(editor.class_names)) if y != target and (predicted == y).any()):
+            rows = np.flatnonzero(predicted == source)
+            cols, step = layer_step(editor, index, source, target, predicted, strength)
+            moved = editor.styles[torch.as_tensor(rows, dtype=torch.long)].clone()
+            moved[:, cols] += step
+            before, after = editor.render(editor.edited(rows, [])), editor.render(moved)
+            p0, p1 = probabilities(editor, before, target), probabilities(editor, after, target)
+            for i in np.argsort(p0 - p1, kind="stable")[:n]:
+                tiles.append(pair_tile(Example(int(rows[i]), before[i], after[i], float(p0[i]), float(p1[i])), scale))
+        rows_out.append(hstack(tiles))
+    return vstack(rows_out)
+
+
 def _direction_label(editor: Editor, direction: int, target: int) -> str:
     return f"{'to max' if direction else 'to min'}: toward {editor.class_names[target]}"
 

@@ -212,3 +212,15 @@ def test_layer_directions_find_the_key_layer_and_beat_random_directions(keyed, e
     assert len(by_name) == len(keyed.G.layers)  # toRGB layers included
     assert all(e["flip_rate"] == 0.0 for name, e in by_name.items() if name != key_layer)
     assert result["n_pairs"] == 6 and by_name[key_layer]["factor_change"]["shape"] == 0.0
+
+
+def test_the_layer_direction_figure_shows_the_key_layer_turning_dark_images_bright(keyed, editor):
+    layer = keyed.G.layers[-2].name
+    picture = visualize.layer_direction_figure(editor, layer, n=2)
+    assert picture.width > 2 * 2 * editor.records.images.shape[-1] and picture.height > 0
+    # The first row's moves toward "dark" use the same edit the evaluation measures: every bright
+    # image turns dark (its probability of dark rises above 0.5).
+    cols, step = evaluate.layer_step(editor, len(keyed.G.layers) - 2, BRIGHT, DARK, editor.records.predicted)
+    moved = editor.styles[editor.records.predicted == BRIGHT].clone()
+    moved[:, cols] += step
+    assert (visualize.probabilities(editor, editor.render(moved), DARK) > 0.5).all()
