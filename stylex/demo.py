@@ -125,6 +125,15 @@ def _explain(ctx, out: Path, sizes: DemoSizes) -> Path:
                        gif_frames=sizes.gif_frames).index
 
 
+def _layer_figure(ctx, result: dict, out: Path, sizes: DemoSizes) -> Path:
+    """The strongest layer direction as [original | moved] pairs (stylex.visualize.layer_direction_figure)."""
+    from stylex.visualize import layer_direction_figure
+
+    path = out / "layer_direction.png"
+    layer_direction_figure(ctx.editor(), result["layer_directions"]["top1_layer"], n=sizes.examples).save(path)
+    return path
+
+
 def _evaluate(ctx, sizes: DemoSizes, oracle, world: Path, classifier: Path) -> dict:
     from stylex import api
     from stylex.evaluate import fidelity_of_run
@@ -136,6 +145,7 @@ def _evaluate(ctx, sizes: DemoSizes, oracle, world: Path, classifier: Path) -> d
         "baselines": measure("baselines", seeds=sizes.random_seeds),
         "reconstruction": measure("reconstruction"),
         "ground_truth": measure("ground_truth", oracle=oracle, factors={"label": LABEL, "shortcut": SHORTCUT[0]}),
+        "layer_directions": measure("layer_directions", oracle=oracle, seeds=sizes.random_seeds),
         "fidelity": fidelity_of_run(ctx.checkpoint, classifier, str(world),
                                     sizes.metrics_images, sizes.metrics_images, device=ctx.device),
     }
@@ -215,6 +225,7 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 
         stages.run(f"figures and GIFs for the {name} classifier", _explain, ctx, out / "runs" / name / "explain", sizes)
         results[name] = stages.run(f"evaluation of the {name} classifier's attributes", _evaluate, ctx, sizes, oracle,
                                    worlds["clean"], out / f"{name}.pt")
+        _layer_figure(ctx, results[name], out / "runs" / name / "explain", sizes)
     specificity = stages.run("classifier-specificity (2 x 2)", _specificity, contexts, sizes.top_k)
     summary = {"quick": quick, "seed": seed, "device": dev, "sizes": asdict(sizes),
                "shortcut": {"factor": SHORTCUT[0], "agreement_in_training": SHORTCUT[1]},
@@ -289,6 +300,8 @@ def _run_section(name: str, run: dict, top_k: int) -> str:
     fd_name = "fid" if "fid" in rec else "fd_classifier"
     recovery = run["ground_truth"].get("recovery_label", {}).get("at_k", [])
     recovery_sc = run["ground_truth"].get("recovery_shortcut", {}).get("at_k", [])
+    ld = run["layer_directions"]
+    top_layer = ld["layers"][0] if ld["layers"] else {}
     return f"""
 <h2>The {name} classifier</h2>
 <p>StylEx's last sample grid: the first rows are random samples, then pairs of a held-out face and
@@ -318,11 +331,48 @@ is what the factor oracle says the edit changes (mean change of its prediction, 
   face and on its reconstruction): {', '.join(f"{k} {_pct(v)}" for k, v in run['fidelity']['factor_fidelity'].items())}
   of {run['fidelity']['num_images']} faces keep their value. Classifier agreement alone can be met by
   changes nobody sees; these numbers cannot.</li>
+<li><b>Layer by layer</b> (an extension beside AttFind, not the paper's method): each style layer
+  moved by the difference of its mean styles between the classifier's two classes. The strongest,
+  <b>{html.escape(str(ld['top1_layer']))}</b>, flips {_pct(top_layer.get('flip_rate'))} of the decisions
+  (a random direction of the same length in that layer: {_pct(top_layer.get('random_flip_rate'))}) and
+  changes mainly the <b>{html.escape(str(ld['top1_dominant_factor']))}</b>:<br>
+  <img src='{base}/explain/layer_direction.png' style='max-width:100%'><br>
+  {_table(["layer", "flip rate", "random direction", "factor it changes"],
+          [[html.escape(e['layer']), _pct(e['flip_rate']), _pct(e['random_flip_rate']),
+            html.escape(e.get('dominant_factor', ''))] for e in ld['layers'][:4]])}
+  One StyleSpace coordinate cannot carry a cue that a layer spreads over its channels (in the
+  shortcut run, the background colour lives in the last toRGB layer), which single-coordinate
+  AttFind then misses; this view shows where it lives.</li>
 <li><b>Reconstruction</b>: the classifier agrees with itself on {_pct(rec['agreement'])} of the
   reconstructions (KL {rec['kl']:.3f}, L1 {rec['l1']:.3f}, {fd_name} {rec[fd_name]:.2f}); the counterfactuals'
   {fd_name} as k grows: {', '.join(f"{p[fd_name]:.2f}" for p in rec.get('counterfactual_curve', []))}.</li>
 </ul>
 """
+
+
+def _findings(summary: dict) -> str:
+    """What the demo found, in words: each run's top attribute and strongest layer direction, by the
+    factor the oracle says they change, and whether classifier-specificity has a larger diagonal."""
+    items = []
+    for name in RUNS:
+        run = summary["runs"][name]
+        top = run["ground_truth"].get("top1_dominant_factor") or "nothing"
+        layer = run["layer_directions"]
+        first = layer["layers"][0] if layer["layers"] else {}
+        strongest = html.escape(str(layer["top1_layer"]))
+        items.append(f"<li>The <b>{name}</b> classifier: AttFind's top attribute changes mainly the "
+                     f"<b>{html.escape(top)}</b>; the strongest layer direction ({strongest}, flip rate "
+                     f"{_pct(first.get('flip_rate'))}) changes mainly the "
+                     f"<b>{html.escape(str(layer['top1_dominant_factor']))}</b>.</li>")
+    spec = summary["specificity"]["matrix"]
+    diagonal = [spec[x][x] for x in RUNS]
+    off = [spec[x][y] for x in RUNS for y in RUNS if x != y]
+    larger = min(diagonal) > max(off)
+    items.append(f"<li>Classifier-specificity: each run's attributes flip their own classifier's decisions "
+                 f"{' and '.join(_pct(v) for v in diagonal)} of the time, the other classifier's "
+                 f"{' and '.join(_pct(v) for v in off)}: the diagonal is "
+                 f"{'larger than' if larger else '<b>not</b> larger than'} the off-diagonal.</li>")
+    return "<ul>" + "".join(items) + "</ul>"
 
 
 def _write_report(out: Path, summary: dict, curve_png: Path) -> Path:
@@ -359,6 +409,8 @@ the smile:</p>
 output, {summary['sizes']['kimg']:g} thousand images of training) was trained on the clean world, and
 AttFind searched its StyleSpace on {summary['sizes']['attfind_images']} test faces for the coordinates
 that move the classifier's decision most.</p>
+<h2>What it found</h2>
+{_findings(summary)}
 {''.join(_run_section(name, summary['runs'][name], top_k) for name in RUNS)}
 <h2>Sufficiency against the baselines</h2>
 <p>How often changing the top-k attributes together flips the classifier's decision, for k = 1..{top_k}.

@@ -42,16 +42,21 @@ def test_quick_demo_writes_the_report_and_every_number(tmp_path, capsys):
         assert run["attributes"] and all(a["name"] for a in run["attributes"])
         explain = tmp_path / "runs" / name / "explain"
         assert (explain / "summary.png").is_file() and (explain / "attribute_01.gif").is_file()
+        layers = run["layer_directions"]
+        assert layers["top1_layer"] == layers["layers"][0]["layer"]  # (the quick images may all be in one class)
+        assert all(0 <= e["flip_rate"] <= 1 and 0 <= e["random_flip_rate"] <= 1 for e in layers["layers"])
+        assert (explain / "layer_direction.png").is_file()
     matrix = summary["specificity"]["matrix"]
     assert {x: set(row) for x, row in matrix.items()} == {"clean": {"clean", "shortcut"},
                                                           "shortcut": {"clean", "shortcut"}}
 
     page = (tmp_path / "report.html").read_text()
-    for section in ("What was explained", "The clean classifier", "The shortcut classifier", "Its top attributes",
+    for section in ("What was explained", "What it found", "the diagonal is", "Layer by layer",
+                    "The clean classifier", "The shortcut classifier", "Its top attributes",
                     "Sufficiency against the baselines", "Classifier-specificity", "Reproduce", "--quick"):
         assert section in page, section
-    for src in ("sufficiency.png", "runs/clean/explain/summary.png", "runs/shortcut/explain/attribute_01.gif",
-                "world/contact_sheet.png"):
+    for src in ("sufficiency.png", "runs/clean/explain/summary.png", "runs/shortcut/explain/layer_direction.png",
+                "runs/shortcut/explain/attribute_01.gif", "world/contact_sheet.png"):
         assert f"src='{src}'" in page and (tmp_path / src).is_file(), src
 
 
