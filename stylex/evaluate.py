@@ -268,7 +268,7 @@ def layer_step(editor: Editor, layer: int, source: int, target: int, predicted: 
 
 def layer_directions(editor: Editor, oracle=None, strength: float = 1.0, seeds: int = 5, seed: int = 0,
                      predicted=None) -> dict:
-    """Per-layer directions, an extension beside single-coordinate AttFind (docs/METHOD.md section 6):
+    """Per-layer directions, an extension beside single-coordinate AttFind (docs/METHOD.md section 5.7):
     can a whole style layer, moved the way the classifier's classes differ, flip the decision?
 
     For every style layer (toRGB included) and every pair of classes (source a, target b), the
