@@ -35,3 +35,22 @@ def test_missing_model_names_where_it_looked(tmp_path, monkeypatch):
     assert shipped.shipped_dir() == tmp_path / "no-checkout" / "world-smile"
     with pytest.raises(StylexError, match="the given path"):  # an explicit path never falls back
         shipped.find_shipped(path=tmp_path / "wrong")
+
+
+def test_the_shipped_shortcut_model_is_explained_by_the_background_layer():
+    """models/world-shortcut: AttFind's single coordinates flip nothing, and the layer directions find
+    the background in the last toRGB layer (models/README.md), recomputed here from the records."""
+    import json
+
+    from stylex.attfind import load_context
+    from stylex.evaluate import layer_directions, sufficiency
+    from stylex.oracle import load_oracle
+
+    folder = shipped.find_shipped("world-shortcut")
+    ctx = load_context(folder / "attfind" / "records.h5", "cpu")
+    editor = ctx.editor()
+    assert sufficiency(editor, ctx.selection, 10)["flip_rate"] == 0.0
+    result = layer_directions(editor, load_oracle(), seeds=1)
+    saved = json.loads((folder / "attfind" / "layer_directions.json").read_text())
+    assert result["top1_layer"] == saved["top1_layer"] == "b32.torgb"
+    assert result["top1_dominant_factor"] == "background" and result["layers"][0]["flip_rate"] >= 0.9
