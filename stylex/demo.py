@@ -360,10 +360,11 @@ def _findings(summary: dict) -> str:
         layer = run["layer_directions"]
         first = layer["layers"][0] if layer["layers"] else {}
         strongest = html.escape(str(layer["top1_layer"]))
+        layers = (f"the strongest layer direction ({strongest}, flip rate {_pct(first.get('flip_rate'))}) changes "
+                  f"mainly the <b>{html.escape(str(layer['top1_dominant_factor']))}</b>" if first.get("flip_rate")
+                  else "no layer direction flips any decision")
         items.append(f"<li>The <b>{name}</b> classifier: AttFind's top attribute changes mainly the "
-                     f"<b>{html.escape(top)}</b>; the strongest layer direction ({strongest}, flip rate "
-                     f"{_pct(first.get('flip_rate'))}) changes mainly the "
-                     f"<b>{html.escape(str(layer['top1_dominant_factor']))}</b>.</li>")
+                     f"<b>{html.escape(top)}</b>; {layers}.</li>")
     spec = summary["specificity"]["matrix"]
     diagonal = [spec[x][x] for x in RUNS]
     off = [spec[x][y] for x in RUNS for y in RUNS if x != y]
