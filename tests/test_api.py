@@ -222,7 +222,7 @@ def test_registry_names_are_the_command_names():
     from stylex.evaluate import EVALUATIONS, evaluation
 
     assert list(EVALUATIONS) == ["sufficiency", "baselines", "specificity", "reconstruction", "condition",
-                                 "ground_truth", "fidelity"]
+                                 "ground_truth", "layer_directions", "fidelity"]
     for name, entry in EVALUATIONS.items():
         assert entry.name == name and f"  {name} " in command.DESCRIPTION
         assert entry.needs_records == (name != "fidelity")
