@@ -314,9 +314,10 @@ class StylexLoss:
             fake = self.synthesis(self.G.styles(ws, c), noise_mode="random")
             adv = generator_adversarial(self.run_D(self.augment(fake), real.d_c).float(), cfg.adv_loss)
             cycle = fake.new_zeros(())
-            unmixed = (ws == ws[:, :1]).all(dim=2).all(dim=1)  # E can only invert one w per image
-            if cfg.latent_cycle and unmixed.any():
-                cycle = l1(self.run_E(fake[unmixed]).float(), ws[unmixed, 0].detach())
+            if cfg.latent_cycle:
+                unmixed = (ws == ws[:, :1]).all(dim=2).all(dim=1)  # E can only invert one w per image
+                if unmixed.any():
+                    cycle = l1(self.run_E(fake[unmixed]).float(), ws[unmixed, 0].detach())
         loss = adv + cfg.latent_cycle * cycle
         (loss * gain).backward()
         stats = {"G/adv_noise": adv.detach(), **({"G/latent_cycle": cycle.detach()} if cfg.latent_cycle else {})}
