@@ -291,7 +291,7 @@ def _run_section(name: str, run: dict, top_k: int) -> str:
     for a in run["attributes"]:
         g = gt.get(a["rank"], {})
         change = g.get("factor_change", {})
-        dom = g.get("dominant_factor", "")
+        dom = g.get("dominant_factor") or ""
         rows.append([str(a["rank"]), html.escape(a["name"]), a["direction"].replace("_", " "), html.escape(a["toward"]),
                      f"{a['score']:+.2f}", str(a["images_moved"]), f"<b>{html.escape(dom)}</b> "
                      f"({change.get(dom, 0):.2f})",
@@ -339,7 +339,7 @@ is what the factor oracle says the edit changes (mean change of its prediction, 
   <img src='{base}/explain/layer_direction.png' style='max-width:100%'><br>
   {_table(["layer", "flip rate", "random direction", "factor it changes"],
           [[html.escape(e['layer']), _pct(e['flip_rate']), _pct(e['random_flip_rate']),
-            html.escape(e.get('dominant_factor', ''))] for e in ld['layers'][:4]])}
+            html.escape(e.get('dominant_factor') or '')] for e in ld['layers'][:4]])}
   One StyleSpace coordinate cannot carry a cue that a layer spreads over its channels (in the
   shortcut run, the background colour lives in the last toRGB layer), which single-coordinate
   AttFind then misses; this view shows where it lives.</li>

@@ -267,18 +267,24 @@ def layer_step(editor: Editor, layer: int, source: int, target: int, predicted: 
 
 
 def layer_directions(editor: Editor, oracle=None, strength: float = 1.0, seeds: int = 5, seed: int = 0,
-                     predicted=None) -> dict:
+                     predicted=None, top_k: int = 10, factors_used: dict[str, str] | None = None) -> dict:
     """Per-layer directions, an extension beside single-coordinate AttFind (docs/METHOD.md section 5.7):
     can a whole style layer, moved the way the classifier's classes differ, flip the decision?
 
     For every style layer (toRGB included) and every pair of classes (source a, target b), the
     direction is the difference of the mean styles of that layer between the images the classifier
     puts in b and those it puts in a (its own decisions on the reconstructions; nothing else). Each
-    image of a is rendered with `strength` times that direction added to the layer's styles, and
-    `flip_rate` is the share of (image, other class) pairs whose decision becomes the target. The
-    baseline `random_flip_rate` moves the same layer as far (the same norm) in a random direction
-    (`seeds` draws). With an `oracle` (synthetic world), `factor_change` and `dominant_factor` say
-    which factor the direction changes, as in `ground_truth`. Layers are listed by flip rate.
+    image of a is rendered with `strength` times that direction added to the layer's styles:
+    `flip_rate` is the share of (image, other class) pairs whose decision becomes the target and
+    `push` the mean rise of the target's logit over the source's. The baseline `random_flip_rate`
+    moves the same layer as far (the same norm) in a random direction (`seeds` draws). Layers are
+    ranked by flip rate, then push: the layers are this extension's attributes.
+
+    `combined` treats them as AttFind's sufficiency treats attributes: the top k layers' directions
+    applied together, k = 1..top_k, against random directions in the same layers with the same
+    norms. With an `oracle` (synthetic world), `factor_change` and `dominant_factor` say which
+    factor each layer's direction changes, as in `ground_truth`, and `recovery_<role>` is the share
+    of the top k layers whose dominant factor is the role's factor (`factors_used`, as there).
 
     One coordinate cannot carry what a layer spreads over its channels (a background colour in the
     last toRGB layer, say); this shows where such a cue lives, not which single channel holds it.
@@ -289,39 +295,82 @@ def layer_directions(editor: Editor, oracle=None, strength: float = 1.0, seeds: 
         if (predicted == target).any():
             groups.setdefault((source, target), []).append(r)
     space, styles = editor.full_space, editor.styles
-    base_oracle = oracle.probabilities(editor.base_images()) if oracle is not None else None
+    base_images = editor.base_images()
+    base_logits = editor.logits(base_images)
+    base_oracle = oracle.probabilities(base_images) if oracle is not None else None
     rng = torch.Generator().manual_seed(seed)
+    steps = {(index, pair): layer_step(editor, index, *pair, predicted, strength)
+             for index in space.included for pair in groups}
+
+    def outcome(moves, pair, rows):
+        """Flips toward the pair's target and summed push, with `moves` [(cols, delta)] applied."""
+        moved = styles[torch.as_tensor(rows, dtype=torch.long)].clone()
+        for cols, delta in moves:
+            moved[:, cols] += delta
+        images = editor.render(moved)
+        logits = editor.logits(images)
+        source, target = pair
+        margin = (logits[:, target] - logits[:, source]) - (base_logits[rows, target] - base_logits[rows, source])
+        return int((logits.argmax(1) == target).sum()), float(margin.sum()), images
+
+    def at_random(cols, delta):
+        direction = torch.randn(delta.numel(), generator=rng)
+        return cols, direction * (delta.norm() / direction.norm().clamp_min(1e-12))
+
+    n_pairs = sum(len(rows) for rows in groups.values())
     layers = []
     for index in space.included:
         layer = space.layers[index]
-        flips, random_flips, edited, order = 0, 0, [], []
-        for (source, target), rows in groups.items():
-            own = styles[torch.as_tensor(rows, dtype=torch.long)]
-            cols, step = layer_step(editor, index, source, target, predicted, strength)
-            moved = own.clone()
-            moved[:, cols] += step
-            images = editor.render(moved)
-            flips += int((editor.logits(images).argmax(1) == target).sum())
+        flips, random_flips, push, edited, order = 0, 0, 0.0, [], []
+        for pair, rows in groups.items():
+            step = steps[(index, pair)]
+            f, m, images = outcome([step], pair, rows)
+            flips, push = flips + f, push + m
             edited.append(images)
             order += rows
-            for _ in range(seeds):
-                direction = torch.randn(layer.channels, generator=rng)
-                at_random = own.clone()
-                at_random[:, cols] += direction * (step.norm() / direction.norm().clamp_min(1e-12))
-                random_flips += int((editor.logits(editor.render(at_random)).argmax(1) == target).sum())
-        n_pairs = len(order)
-        entry = {"layer": layer.name, "kind": layer.kind, "channels": layer.channels,
-                 "flip_rate": flips / max(n_pairs, 1), "random_flip_rate": random_flips / max(n_pairs * seeds, 1)}
+            random_flips += sum(outcome([at_random(*step)], pair, rows)[0] for _ in range(seeds))
+        entry = {"layer": layer.name, "index": index, "kind": layer.kind, "channels": layer.channels,
+                 "flip_rate": flips / max(n_pairs, 1), "push": push / max(n_pairs, 1),
+                 "random_flip_rate": random_flips / max(n_pairs * seeds, 1)}
         if base_oracle is not None and order:
             change = _total_variation(oracle.probabilities(torch.cat(edited)),
                                       {f: v[order] for f, v in base_oracle.items()})
-            entry.update(factor_change=change, dominant_factor=max(change, key=change.get))
+            entry.update(factor_change=change, dominant_factor=_dominant(change))
         layers.append(entry)
-    layers.sort(key=lambda e: -e["flip_rate"])
-    return {"what": "layer_directions", "strength": strength, "seeds": seeds, "n_images": int(len(predicted)),
-            "n_pairs": sum(len(rows) for rows in groups.values()), "layers": layers,
-            "top1_layer": layers[0]["layer"] if layers else None,
-            "top1_dominant_factor": layers[0].get("dominant_factor") if layers else None}
+    layers.sort(key=lambda e: (-e["flip_rate"], -e["push"]))
+
+    combined = []
+    for k in range(1, min(top_k, len(layers)) + 1):
+        chosen = [e["index"] for e in layers[:k]]
+        flips, random_flips = 0, 0
+        for pair, rows in groups.items():
+            moves = [steps[(index, pair)] for index in chosen]
+            flips += outcome(moves, pair, rows)[0]
+            random_flips += sum(outcome([at_random(*m) for m in moves], pair, rows)[0] for _ in range(seeds))
+        combined.append({"k": k, "flip_rate": flips / max(n_pairs, 1),
+                         "random_flip_rate": random_flips / max(n_pairs * seeds, 1)})
+    out = {"what": "layer_directions", "strength": strength, "seeds": seeds, "top_k": len(combined),
+           "n_images": int(len(predicted)), "n_pairs": n_pairs, "layers": layers, "combined": combined,
+           "top1_layer": layers[0]["layer"] if layers else None,
+           "top1_dominant_factor": layers[0].get("dominant_factor") if layers else None}
+    if base_oracle is not None:
+        out.update(_recovery([e.get("dominant_factor") for e in layers[: len(combined)]], factors_used))
+    return out
+
+
+def _dominant(change: dict[str, float]) -> str | None:
+    """The factor that changes most (None when nothing changes at all)."""
+    return max(change, key=change.get) if any(v > 0 for v in change.values()) else None
+
+
+def _recovery(dominant_factors: list, factors_used: dict[str, str] | None) -> dict:
+    """recovery_<role>: for k = 1..len, the share of the first k dominant factors that are the role's."""
+    out = {}
+    for role, factor in (factors_used or {}).items():
+        hits = np.cumsum([d == factor for d in dominant_factors])
+        out[f"recovery_{role}"] = {"factor": factor,
+                                   "at_k": [{"k": k + 1, "recovery": float(h / (k + 1))} for k, h in enumerate(hits)]}
+    return out
 
 
 def _total_variation(p: dict[str, torch.Tensor], q: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -364,7 +413,7 @@ def ground_truth(editor: Editor, selection: Selection, oracle, top_k: int = 10,
         after = oracle.probabilities(edited)
         before = {f: v[order] for f, v in base.items()}
         change = _total_variation(after, before)
-        dominant = max(change, key=change.get)
+        dominant = _dominant(change)
         # The images the edit moves: the classifier's logit of the attribute's class changes by more
         # than the selection threshold; on them, how often the oracle reads another value.
         shift = editor.logits(edited)[:, a.toward_class] - base_logits[order, a.toward_class]
@@ -377,10 +426,7 @@ def ground_truth(editor: Editor, selection: Selection, oracle, top_k: int = 10,
                               "n_moved": int(moved.sum()), "reading_changed_on_moved": reading})
     out = {"what": "ground_truth", "top_k": top_k, "n_images": editor.num_images, "attributes": per_attribute,
            "top1_dominant_factor": per_attribute[0]["dominant_factor"] if per_attribute else None}
-    for role, factor in (factors_used or {}).items():
-        hits = np.cumsum([p["dominant_factor"] == factor for p in per_attribute])
-        at_k = [{"k": k + 1, "recovery": float(hits[k] / (k + 1))} for k in range(len(hits))]
-        out[f"recovery_{role}"] = {"factor": factor, "at_k": at_k}
+    out.update(_recovery([p["dominant_factor"] for p in per_attribute], factors_used))
     return out
 
 
@@ -554,13 +600,18 @@ def _condition(inputs: EvaluationInputs) -> dict:
     return condition(inputs.editor())
 
 
+def _world_factors(inputs: EvaluationInputs) -> dict[str, str]:
+    """role -> factor: the given ones, else the records' world label and shortcut."""
+    return inputs.factors or {k: v for k, v in (inputs.context.records.provenance.world or {}).items() if v}
+
+
 @register("ground_truth")
 def _ground_truth(inputs: EvaluationInputs) -> dict:
     from stylex.errors import StylexError
     from stylex.oracle import load_oracle
 
     records = inputs.context.records
-    factors = inputs.factors or {k: v for k, v in (records.provenance.world or {}).items() if v}
+    factors = _world_factors(inputs)
     if not factors:
         raise StylexError(f"{records.path} was not made on a synthetic world; ground truth needs one "
                           "(or pass --factor)")
@@ -577,7 +628,9 @@ def _layer_directions(inputs: EvaluationInputs) -> dict:
         from stylex.oracle import load_oracle
 
         oracle = load_oracle(oracle, inputs.device)
-    return layer_directions(inputs.editor(), oracle, seeds=inputs.seeds)
+    factors = _world_factors(inputs)
+    return layer_directions(inputs.editor(), oracle, seeds=inputs.seeds, top_k=inputs.top_k,
+                            factors_used=factors if oracle is not None else None)
 
 
 @register("fidelity", needs_records=False)

@@ -214,6 +214,23 @@ def test_layer_directions_find_the_key_layer_and_beat_random_directions(keyed, e
     assert result["n_pairs"] == 6 and by_name[key_layer]["factor_change"]["shape"] == 0.0
 
 
+def test_layer_directions_as_attributes_combined_and_recovered(keyed, editor):
+    # The layers are the extension's attributes: the key layer ranks first by flip rate and push
+    # (the rise of the target's logit over the source's); the others move nothing.
+    result = evaluate.layer_directions(editor, BrightnessOracle(), seeds=4, top_k=3,
+                                       factors_used={"label": "brightness"})
+    layers = result["layers"]
+    assert layers[0]["layer"] == keyed.G.layers[-2].name and layers[0]["push"] > 1.0
+    assert all(e["push"] == 0.0 and e["dominant_factor"] is None for e in layers[1:])
+    # The top k layers together: the key layer flips every pair at every k; random directions of
+    # the same lengths in the same layers do not.
+    assert [c["k"] for c in result["combined"]] == [1, 2, 3] and result["top_k"] == 3
+    assert all(c["flip_rate"] == 1.0 and c["random_flip_rate"] < 0.5 for c in result["combined"])
+    # Recovery counts only layers that change the factor: 1/1, then 1/2 and 1/3 (a layer that changes
+    # nothing has no dominant factor).
+    assert [c["recovery"] for c in result["recovery_label"]["at_k"]] == pytest.approx([1.0, 1 / 2, 1 / 3])
+
+
 def test_the_layer_direction_figure_shows_the_key_layer_turning_dark_images_bright(keyed, editor):
     layer = keyed.G.layers[-2].name
     picture = visualize.layer_direction_figure(editor, layer, n=2)

@@ -29,7 +29,8 @@ DESCRIPTION = """Measure an AttFind result. Every result is one JSON object with
                   next to classifier agreement and L1, and the oracle's confidence on noise samples
   layer_directions an extension beside AttFind: every style layer (toRGB included) moved by the
                   difference of its mean styles between the classifier's classes; flip rate per layer
-                  against a random direction of the same length, and (on a world) the factor it changes
+                  against a random direction of the same length, the top-k layers together, and (on a
+                  world) the factor each changes and causal recovery@k, as for ground_truth
 
 Each name is also the result's "what" and the function in stylex.evaluate (its registry,
 EVALUATIONS, is what this command runs); `ground-truth` is accepted for ground_truth.
@@ -53,16 +54,17 @@ def add_arguments(parser):
                         help="fidelity: held-out test faces reconstructed (default 256)")
     parser.add_argument("--samples", type=int, default=256,
                         help="fidelity: noise samples for the oracle's confidence (default 256; 0 skips)")
-    parser.add_argument("--top-k", type=positive_int, default=10, help="attributes changed together (default 10)")
+    parser.add_argument("--top-k", type=positive_int, default=10,
+                        help="attributes (layer_directions: layers) changed together (default 10)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     parser.add_argument("--out", help="also write the JSON result to this file")
     parser.add_argument("--seeds", type=positive_int, default=5,
                         help="baselines and layer_directions: random draws averaged (default 5)")
     parser.add_argument("--other-records", help="specificity: the records file of the run trained with the other "
                         "classifier (its attributes.json beside it)")
-    parser.add_argument("--factor", help="ground_truth: the world factor the classifier should use "
+    parser.add_argument("--factor", help="ground_truth and layer_directions: the world factor the classifier should use "
                         "(default: the world's label factor, and its shortcut factor if it has one)")
-    parser.add_argument("--oracle", help="ground_truth and fidelity: factor-oracle weights file "
+    parser.add_argument("--oracle", help="ground_truth, layer_directions and fidelity: factor-oracle weights file "
                         "(default: the packaged one)")
 
 
@@ -88,7 +90,10 @@ def _print_summary(result: dict) -> None:
         for e in result["layers"]:
             factor = f"  dominant factor {e['dominant_factor']}" if "dominant_factor" in e else ""
             print(f"{e['layer']:<12s} flip rate {e['flip_rate']:.2f} (random direction {e['random_flip_rate']:.2f})"
-                  f"{factor}")
+                  f"  push {e['push']:+.2f}{factor}")
+        curve = " ".join(f"@{c['k']}={c['flip_rate']:.2f} ({c['random_flip_rate']:.2f})" for c in result["combined"])
+        print(f"top-k layers together, flip rate (random directions): {curve}")
+        _print_recovery(result)
     elif what == "reconstruction":
         values = "  ".join(f"{k}: {v:.4f}" for k, v in result.items() if isinstance(v, float))
         print(f"{values}  (n={result['n_images']})")
@@ -96,10 +101,14 @@ def _print_summary(result: dict) -> None:
         for a in result["attributes"]:
             print(f"#{a['rank']:<3d} {a['name']:<18s} dominant factor {a['dominant_factor']:<11s} "
                   f"(change {a['factor_change'][a['dominant_factor']]:.2f})")
-        for key in (k for k in result if k.startswith("recovery_")):
-            r = result[key]
-            at_k = " ".join(f"@{c['k']}={c['recovery']:.2f}" for c in r["at_k"])
-            print(f"causal recovery of {r['factor']} ({key[len('recovery_'):]}): {at_k}")
+        _print_recovery(result)
+
+
+def _print_recovery(result: dict) -> None:
+    for key in (k for k in result if k.startswith("recovery_")):
+        r = result[key]
+        at_k = " ".join(f"@{c['k']}={c['recovery']:.2f}" for c in r["at_k"])
+        print(f"causal recovery of {r['factor']} ({key[len('recovery_'):]}): {at_k}")
 
 
 def run(args):
