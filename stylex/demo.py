@@ -98,13 +98,15 @@ def _train_classifier(world: Path, test_world: Path, out: Path, sizes: DemoSizes
             "agreement_with_background": evaluate_classifier(clf, background, device=device)["accuracy"]}
 
 
-def _train_stylex(run: Path, world: Path, classifier: Path, sizes: DemoSizes, seed: int, device: str) -> None:
+def _train_stylex(run: Path, world: Path, classifier: Path, sizes: DemoSizes, seed: int, device: str,
+                  condition_sparsity: float) -> None:
     from stylex import api
 
     snap = max(sizes.kimg, 0.01)
     api.train(out=run, data=str(world), classifier=str(classifier), preset="cpu-32", kimg=sizes.kimg,
               warmup_kimg=sizes.warmup_kimg, metrics_images=sizes.metrics_images, metrics_every_kimg=0.0,
-              snap_kimg=snap, sample_every_kimg=snap, keep_checkpoints=1, seed=seed, device=device, force=True)
+              snap_kimg=snap, sample_every_kimg=snap, keep_checkpoints=1, seed=seed, device=device, force=True,
+              condition_sparsity=condition_sparsity)
 
 
 def _attfind(run: Path, sizes: DemoSizes, seed: int, device: str) -> Path:
@@ -180,7 +182,7 @@ def _curve_plot(results: dict, path: Path) -> Path:
 
 
 def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 0, device: str = "auto",
-             log=print) -> Path:
+             condition_sparsity: float = 0.0, log=print) -> Path:
     """Run the demo and return the path of its report.html.
 
     Args:
@@ -189,6 +191,7 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 
         quick: tiny sizes (a minute or two; every stage runs, the numbers mean little).
         seed: seed of every stage.
         device: auto, cpu, cuda or cuda:<index>.
+        condition_sparsity: `TrainingConfig.condition_sparsity` of both StylEx runs (0: the preset's).
         log: prints the stage lines.
     """
     import torch
@@ -215,7 +218,7 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 
         run = out / "runs" / name
         length = f"{sizes.kimg:g} kimg, {sizes.warmup_kimg:g} of them warm-up"
         stages.run(f"StylEx for the {name} classifier ({length})", _train_stylex, run, worlds["clean"],
-                   out / f"{name}.pt", sizes, seed, dev)
+                   out / f"{name}.pt", sizes, seed, dev, condition_sparsity)
         records[name] = stages.run(f"AttFind for the {name} classifier ({sizes.attfind_images} images)", _attfind,
                                    run, sizes, seed, dev)
     contexts = {name: load_context(path, dev) for name, path in records.items()}
@@ -228,6 +231,7 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 
         _layer_figure(ctx, results[name], out / "runs" / name / "explain", sizes)
     specificity = stages.run("classifier-specificity (2 x 2)", _specificity, contexts, sizes.top_k)
     summary = {"quick": quick, "seed": seed, "device": dev, "sizes": asdict(sizes),
+               "condition_sparsity": condition_sparsity,
                "shortcut": {"factor": SHORTCUT[0], "agreement_in_training": SHORTCUT[1]},
                "classifiers": classifiers, "runs": {}, "specificity": specificity, "stage_seconds": stages.times}
     for name in RUNS:

@@ -16,7 +16,7 @@ def test_quick_demo_writes_the_report_and_every_number(tmp_path, capsys):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the test suite runs two workers on two cores
     try:
-        assert main(["demo", "--quick", "--out", str(tmp_path), "--device", "cpu"]) == 0
+        assert main(["demo", "--quick", "--out", str(tmp_path), "--device", "cpu", "--condition-sparsity", "0.01"]) == 0
     finally:
         torch.set_num_threads(threads)
     printed = capsys.readouterr().out
@@ -24,6 +24,10 @@ def test_quick_demo_writes_the_report_and_every_number(tmp_path, capsys):
 
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["quick"] is True and set(summary["classifiers"]) == {"clean", "shortcut"}
+    # --condition-sparsity reaches both StylEx runs' configurations
+    assert summary["condition_sparsity"] == 0.01
+    assert [json.loads((tmp_path / "runs" / name / "config.json").read_text())["condition_sparsity"]
+            for name in ("clean", "shortcut")] == [0.01, 0.01]
     for clf in summary["classifiers"].values():
         assert 0 <= clf["independent_test_accuracy"] <= 1 and 0 <= clf["agreement_with_background"] <= 1
         assert clf["shortcut_test"]["factor"] == "background"

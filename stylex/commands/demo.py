@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stylex.commands.common import add_device_arg, add_seed_arg
+from stylex.commands.common import add_device_arg, add_seed_arg, non_negative_float
 
 HELP = "end-to-end demo: explain a clean and a shortcut smile classifier, write report.html"
 DESCRIPTION = """Generate the synthetic world, train a clean and a shortcut (background) smile classifier,
@@ -21,6 +21,8 @@ def add_arguments(parser):
                         help="folder for the worlds, classifiers, runs, figures and report (default demo_out)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes: every stage runs in a minute or two, the numbers mean little")
+    parser.add_argument("--condition-sparsity", type=non_negative_float, default=0.0, metavar="W",
+                        help="stylex train's --condition-sparsity for both StylEx runs (default 0: the preset's)")
     add_seed_arg(parser)
     add_device_arg(parser)
 
@@ -28,5 +30,6 @@ def add_arguments(parser):
 def run(args):
     from stylex.demo import run_demo
 
-    run_demo(args.out, quick=args.quick, seed=args.seed, device=args.device)
+    run_demo(args.out, quick=args.quick, seed=args.seed, device=args.device,
+             condition_sparsity=args.condition_sparsity)
     return 0

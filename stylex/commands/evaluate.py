@@ -62,8 +62,8 @@ def add_arguments(parser):
                         help="baselines and layer_directions: random draws averaged (default 5)")
     parser.add_argument("--other-records", help="specificity: the records file of the run trained with the other "
                         "classifier (its attributes.json beside it)")
-    parser.add_argument("--factor", help="ground_truth and layer_directions: the world factor the classifier should use "
-                        "(default: the world's label factor, and its shortcut factor if it has one)")
+    parser.add_argument("--factor", help="ground_truth and layer_directions: the world factor the classifier "
+                        "should use (default: the world's label factor, and its shortcut factor if it has one)")
     parser.add_argument("--oracle", help="ground_truth, layer_directions and fidelity: factor-oracle weights file "
                         "(default: the packaged one)")
 
