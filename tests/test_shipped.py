@@ -54,3 +54,18 @@ def test_the_shipped_shortcut_model_is_explained_by_the_background_layer():
     saved = json.loads((folder / "attfind" / "layer_directions.json").read_text())
     assert result["top1_layer"] == saved["top1_layer"] == "b32.torgb"
     assert result["top1_dominant_factor"] == "background" and result["layers"][0]["flip_rate"] >= 0.9
+
+
+def test_the_shipped_smile_model_is_explained_by_a_visible_smile():
+    """models/world-smile (models/README.md), recomputed from its records: the top-10 attributes flip
+    at least 90 % of the decisions, the top one is the smile as the factor oracle reads it, and its
+    edit changes the oracle's smile reading on at least half of the faces it moves."""
+    from stylex.attfind import load_context
+    from stylex.evaluate import ground_truth, sufficiency
+    from stylex.oracle import load_oracle
+
+    ctx = load_context(shipped.find_shipped("world-smile") / "attfind" / "records.h5", "cpu")
+    editor = ctx.editor()
+    assert sufficiency(editor, ctx.selection, 10)["flip_rate"] >= 0.9
+    first = ground_truth(editor, ctx.selection, load_oracle(), top_k=1)["attributes"][0]
+    assert first["dominant_factor"] == "smile" and first["reading_changed_on_moved"]["smile"] >= 0.5
