@@ -339,7 +339,7 @@ is what the factor oracle says the edit changes (mean change of its prediction, 
   moved by the difference of its mean styles between the classifier's two classes. The strongest,
   <b>{html.escape(str(ld['top1_layer']))}</b>, flips {_pct(top_layer.get('flip_rate'))} of the decisions
   (a random direction of the same length in that layer: {_pct(top_layer.get('random_flip_rate'))}) and
-  changes mainly the <b>{html.escape(str(ld['top1_dominant_factor']))}</b>:<br>
+  changes mainly the <b>{html.escape(ld['top1_dominant_factor'] or 'no factor')}</b>:<br>
   <img src='{base}/explain/layer_direction.png' style='max-width:100%'><br>
   {_table(["layer", "flip rate", "random direction", "factor it changes"],
           [[html.escape(e['layer']), _pct(e['flip_rate']), _pct(e['random_flip_rate']),
@@ -364,9 +364,9 @@ def _findings(summary: dict) -> str:
         layer = run["layer_directions"]
         first = layer["layers"][0] if layer["layers"] else {}
         strongest = html.escape(str(layer["top1_layer"]))
+        factor = html.escape(layer["top1_dominant_factor"] or "no factor")
         layers = (f"the strongest layer direction ({strongest}, flip rate {_pct(first.get('flip_rate'))}) changes "
-                  f"mainly the <b>{html.escape(str(layer['top1_dominant_factor']))}</b>" if first.get("flip_rate")
-                  else "no layer direction flips any decision")
+                  f"mainly the <b>{factor}</b>" if first.get("flip_rate") else "no layer direction flips any decision")
         items.append(f"<li>The <b>{name}</b> classifier: AttFind's top attribute changes mainly the "
                      f"<b>{html.escape(top)}</b>; {layers}.</li>")
     spec = summary["specificity"]["matrix"]

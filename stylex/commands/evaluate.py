@@ -99,8 +99,9 @@ def _print_summary(result: dict) -> None:
         print(f"{values}  (n={result['n_images']})")
     else:
         for a in result["attributes"]:
-            print(f"#{a['rank']:<3d} {a['name']:<18s} dominant factor {a['dominant_factor']:<11s} "
-                  f"(change {a['factor_change'][a['dominant_factor']]:.2f})")
+            dominant = a["dominant_factor"]
+            change = f"{dominant:<11s} (change {a['factor_change'][dominant]:.2f})" if dominant else "none (no change)"
+            print(f"#{a['rank']:<3d} {a['name']:<18s} dominant factor {change}")
         _print_recovery(result)
 
 
