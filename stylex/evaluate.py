@@ -289,14 +289,14 @@ def layer_directions(editor: Editor, oracle=None, strength: float = 1.0, seeds: 
     One coordinate cannot carry what a layer spreads over its channels (a background colour in the
     last toRGB layer, say); this shows where such a cue lives, not which single channel holds it.
     """
-    predicted = base_predictions(editor) if predicted is None else predicted
+    base_images = editor.base_images()
+    base_logits = editor.logits(base_images)
+    predicted = base_logits.argmax(1).numpy() if predicted is None else predicted
     groups: dict[tuple[int, int], list[int]] = {}
     for r, source, target in _pairs(predicted, editor.records.num_classes):
         if (predicted == target).any():
             groups.setdefault((source, target), []).append(r)
     space, styles = editor.full_space, editor.styles
-    base_images = editor.base_images()
-    base_logits = editor.logits(base_images)
     base_oracle = oracle.probabilities(base_images) if oracle is not None else None
     rng = torch.Generator().manual_seed(seed)
     steps = {(index, pair): layer_step(editor, index, *pair, predicted, strength)
