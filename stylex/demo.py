@@ -369,15 +369,23 @@ def _findings(summary: dict) -> str:
                   f"mainly the <b>{factor}</b>" if first.get("flip_rate") else "no layer direction flips any decision")
         items.append(f"<li>The <b>{name}</b> classifier: AttFind's top attribute changes mainly the "
                      f"<b>{html.escape(top)}</b>; {layers}.</li>")
-    spec = summary["specificity"]["matrix"]
-    diagonal = [spec[x][x] for x in RUNS]
-    off = [spec[x][y] for x in RUNS for y in RUNS if x != y]
-    larger = min(diagonal) > max(off)
-    items.append(f"<li>Classifier-specificity: each run's attributes flip their own classifier's decisions "
-                 f"{' and '.join(_pct(v) for v in diagonal)} of the time, the other classifier's "
-                 f"{' and '.join(_pct(v) for v in off)}: the diagonal is "
-                 f"{'larger than' if larger else '<b>not</b> larger than'} the off-diagonal.</li>")
+    spec = summary["specificity"]
+    for key, what in (("matrix", f"top-{summary['sizes']['top_k']} AttFind attributes"),
+                      ("layer_matrix", "strongest layer directions")):
+        diagonal = [spec[key][x][x] for x in RUNS]
+        off = [spec[key][x][y] for x in RUNS for y in RUNS if x != y]
+        larger = diagonal_is_larger(spec[key])
+        items.append(f"<li>Classifier-specificity of the {what}: each run's flip its own classifier's decisions "
+                     f"{' and '.join(_pct(v) for v in diagonal)} of the time, the other classifier's "
+                     f"{' and '.join(_pct(v) for v in off)}: the diagonal is "
+                     f"{'larger than' if larger else '<b>not</b> larger than'} the off-diagonal.</li>")
     return "<ul>" + "".join(items) + "</ul>"
+
+
+def diagonal_is_larger(matrix: dict) -> bool:
+    """Whether every run's attributes flip its own classifier more often than any run's flip another's."""
+    off = [matrix[x][y] for x in matrix for y in matrix[x] if x != y]
+    return min(matrix[x][x] for x in matrix) > max(off, default=0.0)
 
 
 def _write_report(out: Path, summary: dict, curve_png: Path) -> Path:
@@ -389,8 +397,10 @@ def _write_report(out: Path, summary: dict, curve_png: Path) -> Path:
         if samples:
             shutil.copyfile(samples[-1], out / "runs" / name / "samples" / "latest.png")
     top_k = summary["sizes"]["top_k"]
-    spec = summary["specificity"]["matrix"]
-    spec_rows = [[f"attributes of the {x} run"] + [_pct(spec[x][y]) for y in RUNS] for x in RUNS]
+    spec = summary["specificity"]
+    spec_rows = [[f"top-{top_k} attributes of the {x} run"] + [_pct(spec["matrix"][x][y]) for y in RUNS] for x in RUNS]
+    spec_rows += [[f"strongest layer direction of the {x} run ({html.escape(str(spec['top_layers'][x]))})"]
+                  + [_pct(spec["layer_matrix"][x][y]) for y in RUNS] for x in RUNS]
     quick_note = ("<p class='warn'>This is a <b>--quick</b> run: every stage ran, but with tiny sizes, so the "
                   "numbers and pictures mean little. Run <code>stylex demo</code> for the real demo.</p>"
                   if summary["quick"] else "")
@@ -425,9 +435,9 @@ without asking the classifier).</p>
 <img src='{curve_png.name}' style='max-width:100%'>
 <h2>Classifier-specificity</h2>
 <p>Flip rate of each run's top-{top_k} attributes (applied with that run's generator and images) judged by
-each classifier. If the explanations are specific to their classifier, the diagonal is high and the
-off-diagonal lower: the shortcut classifier's attributes (e.g. the background) need not move the
-clean classifier.</p>
+each classifier, and the same for each run's strongest layer direction (the extension above). If the
+explanations are specific to their classifier, the diagonal is high and the off-diagonal lower: the
+shortcut classifier's attributes (e.g. the background) need not move the clean classifier.</p>
 {_table([""] + [f"judged by the {y} classifier" for y in RUNS], spec_rows)}
 <h2>Reproduce</h2>
 <p><code>stylex demo{' --quick' if summary['quick'] else ''} --seed {summary['seed']}</code>; every number above

@@ -6,7 +6,8 @@ JSON-ready dict that states its sample size.
 - `baselines`: the same on the same generator and images for k random coordinates and for Wu et
   al.'s StyleSpace detection (coordinates whose mean differs most between the classes, relative
   to their spread).
-- `specificity`: attributes of run X applied to classifier Y, for two runs.
+- `specificity`: attributes of run X applied to classifier Y, for two runs (AttFind's top-k, and
+  the layer-direction extension's top attribute).
 - `reconstruction`: agreement, KL, L1 and a Fréchet distance of the reconstructions, and the same
   distance for counterfactuals as k grows.
 - `condition`: whether G takes the decision from the condition c, and over how many
@@ -154,21 +155,31 @@ def baselines(editor: Editor, selection: Selection, top_k: int = 10, seeds: int 
 
 def specificity(runs: dict[str, tuple], top_k: int = 10) -> dict:
     """The matrix of flip rates of run X's attributes (its generator, images and selection) judged by
-    run Y's classifier.
+    run Y's classifier; and `layer_matrix`, the same for the layer-direction extension's top
+    attribute: run X's strongest layer direction (`layer_directions` with X's classifier, named
+    in `top_layers`) judged by Y's (`layer_transfer`).
 
     Args:
         runs: name -> (G, classifier, records, selection, device) for each run (two in the paper).
         top_k: attributes changed together.
     """
-    matrix, sizes = {}, {}
-    for x, (G, _, records, selection, device) in runs.items():
-        matrix[x] = {}
+    matrix, layer_matrix, top_layers, sizes = {}, {}, {}, {}
+    for x, (G, own, records, selection, device) in runs.items():
+        own_editor = Editor(G, own, records, device)
+        own_classes = base_predictions(own_editor)
+        ranked = layer_directions(own_editor, seeds=0, top_k=0, predicted=own_classes)["layers"]  # ranking only
+        top = ranked[0]["index"] if ranked else None
+        top_layers[x] = ranked[0]["layer"] if ranked else None
+        matrix[x], layer_matrix[x] = {}, {}
         for y, (_, classifier, *_rest) in runs.items():
-            result = sufficiency(Editor(G, classifier, records, device), selection, top_k)
+            editor = Editor(G, classifier, records, device)
+            result = sufficiency(editor, selection, top_k)
             matrix[x][y] = result["flip_rate"]
+            layer_matrix[x][y] = layer_transfer(editor, [top], own_classes) if top is not None else 0.0
             sizes[x] = result["n_images"]
     return {"what": "specificity", "top_k": top_k, "rows": "attributes of run",
-            "columns": "classifier of run", "matrix": matrix, "n_images": sizes}
+            "columns": "classifier of run", "matrix": matrix, "layer_matrix": layer_matrix,
+            "top_layers": top_layers, "n_images": sizes}
 
 
 def _frechet(real: torch.Tensor, fake: torch.Tensor, editor: Editor) -> tuple[str, float]:
@@ -266,6 +277,38 @@ def layer_step(editor: Editor, layer: int, source: int, target: int, predicted: 
     return cols, strength * (means[0] - means[1])
 
 
+def _moved(editor: Editor, rows, moves) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and images of the images `rows` with every (cols, delta) of `moves` added to their styles."""
+    moved = editor.styles[torch.as_tensor(rows, dtype=torch.long)].clone()
+    for cols, delta in moves:
+        moved[:, cols] += delta
+    images = editor.render(moved)
+    return editor.logits(images), images
+
+
+def _direction_groups(predicted: np.ndarray, num_classes: int, classes: np.ndarray) -> dict[tuple[int, int], list]:
+    """(source, target) -> rows, for every image and every other class, where `classes` (the
+    decisions that define the class-mean directions) has images of both."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for r, source, target in _pairs(predicted, num_classes):
+        if (classes == target).any() and (classes == source).any():
+            groups.setdefault((source, target), []).append(r)
+    return groups
+
+
+def layer_transfer(editor: Editor, layers: list[int], classes: np.ndarray, strength: float = 1.0) -> float:
+    """Flip rate, judged by the editor's classifier, of the `layers`' class-mean directions moved
+    together (`layer_step`), where the classes that define the directions are `classes` (another
+    classifier's decisions on the same images, for classifier-specificity)."""
+    predicted = base_predictions(editor)
+    groups = _direction_groups(predicted, editor.records.num_classes, classes)
+    flips = 0
+    for (source, target), rows in groups.items():
+        moves = [layer_step(editor, index, source, target, classes, strength) for index in layers]
+        flips += int((_moved(editor, rows, moves)[0].argmax(1) == target).sum())
+    return flips / max(1, sum(len(rows) for rows in groups.values()))
+
+
 def layer_directions(editor: Editor, oracle=None, strength: float = 1.0, seeds: int = 5, seed: int = 0,
                      predicted=None, top_k: int = 10, factors_used: dict[str, str] | None = None) -> dict:
     """Per-layer directions, an extension beside single-coordinate AttFind (docs/METHOD.md section 5.7):
@@ -292,11 +335,8 @@ def layer_directions(editor: Editor, oracle=None, strength: float = 1.0, seeds: 
     base_images = editor.base_images()
     base_logits = editor.logits(base_images)
     predicted = base_logits.argmax(1).numpy() if predicted is None else predicted
-    groups: dict[tuple[int, int], list[int]] = {}
-    for r, source, target in _pairs(predicted, editor.records.num_classes):
-        if (predicted == target).any():
-            groups.setdefault((source, target), []).append(r)
-    space, styles = editor.full_space, editor.styles
+    groups = _direction_groups(predicted, editor.records.num_classes, predicted)
+    space = editor.full_space
     base_oracle = oracle.probabilities(base_images) if oracle is not None else None
     rng = torch.Generator().manual_seed(seed)
     steps = {(index, pair): layer_step(editor, index, *pair, predicted, strength)
@@ -304,11 +344,7 @@ def layer_directions(editor: Editor, oracle=None, strength: float = 1.0, seeds: 
 
     def outcome(moves, pair, rows):
         """Flips toward the pair's target and summed push, with `moves` [(cols, delta)] applied."""
-        moved = styles[torch.as_tensor(rows, dtype=torch.long)].clone()
-        for cols, delta in moves:
-            moved[:, cols] += delta
-        images = editor.render(moved)
-        logits = editor.logits(images)
+        logits, images = _moved(editor, rows, moves)
         source, target = pair
         margin = (logits[:, target] - logits[:, source]) - (base_logits[rows, target] - base_logits[rows, source])
         return int((logits.argmax(1) == target).sum()), float(margin.sum()), images

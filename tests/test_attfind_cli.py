@@ -241,6 +241,11 @@ def test_known_explanation_end_to_end(keyed_run_dir, capsys):
     assert main(["evaluate", "condition", "--records", str(out), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["flip_rate_all_styles"] == 0.0  # the keyed generator ignores its condition
+    # The run judged against itself: its attributes flip "both" classifiers alike.
+    assert main(["evaluate", "specificity", "--records", str(out), "--other-records", str(out), "--top-k", "1"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[:2] == [f"attributes of {x}: classifier A: 1.000  classifier B: 1.000" for x in "AB"]
+    assert printed[2].startswith("top layer direction of A (b") and printed[2].count("classifier") == 2
 
     explain = run / "explain"
     assert main(["explain", "--records", str(out), "--out", str(explain), "--top-k", "1", "--examples", "1",

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from stylex.cli import main
-from stylex.demo import _curve_plot
+from stylex.demo import RUNS, _curve_plot, diagonal_is_larger
 
 
 def test_quick_demo_writes_the_report_and_every_number(tmp_path, capsys):
@@ -50,9 +50,12 @@ def test_quick_demo_writes_the_report_and_every_number(tmp_path, capsys):
         assert layers["top1_layer"] == layers["layers"][0]["layer"]  # (the quick images may all be in one class)
         assert all(0 <= e["flip_rate"] <= 1 and 0 <= e["random_flip_rate"] <= 1 for e in layers["layers"])
         assert (explain / "layer_direction.png").is_file()
-    matrix = summary["specificity"]["matrix"]
-    assert {x: set(row) for x, row in matrix.items()} == {"clean": {"clean", "shortcut"},
-                                                          "shortcut": {"clean", "shortcut"}}
+    spec = summary["specificity"]
+    for key in ("matrix", "layer_matrix"):
+        assert {x: set(row) for x, row in spec[key].items()} == {"clean": {"clean", "shortcut"},
+                                                                 "shortcut": {"clean", "shortcut"}}
+    # Specificity's layer attribute is the one the run's own evaluation ranked first.
+    assert spec["top_layers"] == {name: summary["runs"][name]["layer_directions"]["top1_layer"] for name in RUNS}
 
     page = (tmp_path / "report.html").read_text()
     for section in ("What was explained", "What it found", "the diagonal is", "Layer by layer",
@@ -75,3 +78,9 @@ def test_curve_plot_leaves_the_global_matplotlib_backend_alone(tmp_path, monkeyp
     results = {name: {"baselines": {m: {"curve": curve} for m in ("attfind", "wu", "random")}} for name in ("a", "b")}
     path = _curve_plot(results, tmp_path / "sufficiency.png")
     assert Image.open(path).size == (int(4.2 * 2 * 110), int(3.2 * 110))
+
+
+def test_diagonal_is_larger_needs_every_own_rate_above_every_other():
+    assert diagonal_is_larger({"a": {"a": 0.5, "b": 0.1}, "b": {"a": 0.4, "b": 0.6}})
+    assert not diagonal_is_larger({"a": {"a": 0.5, "b": 0.1}, "b": {"a": 0.5, "b": 0.9}})  # a tie is not larger
+    assert not diagonal_is_larger({"a": {"a": 0.3, "b": 0.1}, "b": {"a": 0.4, "b": 0.9}})

@@ -96,6 +96,24 @@ def test_specificity_matrix(setup):
     # Each run's attributes flip its own classifier; applied to the opposite classifier they push
     # every image further into its class.
     assert result["matrix"] == {"A": {"A": 1.0, "B": 0.0}, "B": {"A": 0.0, "B": 1.0}}
+    # The layer-direction extension's top attribute: A's class means on b4.conv1 differ by
+    # (1.65, 0.6) (the toRGB style is 0 everywhere, so its direction is 0). Adding it to A's class-neg
+    # images and subtracting it from class-pos ones gives f = -0.15, 2.75 | -0.65, -2.45: three of
+    # four flip. Judged by B (decisions pos, pos, neg, neg), A's direction pushes every image further
+    # into B's class; B is A mirrored.
+    assert result["top_layers"] == {"A": "b4.conv1", "B": "b4.conv1"}
+    assert result["layer_matrix"] == {"A": {"A": 0.75, "B": 0.0}, "B": {"A": 0.0, "B": 0.75}}
+
+
+def test_layer_transfer_takes_its_directions_from_the_given_classes(setup):
+    editor, _ = setup
+    conv = editor.full_space.included[0]
+    own = evaluate.base_predictions(editor)
+    assert evaluate.layer_transfer(editor, [conv], own) == 0.75
+    # Directions from the opposite decisions point the other way: f = -5.85, -2.95 | 5.05, 3.25, none flips.
+    assert evaluate.layer_transfer(editor, [conv], 1 - own) == 0.0
+    # With strength 2 image 0 flips too (s = (2.3, 0.2), f = 2.7): all four.
+    assert evaluate.layer_transfer(editor, [conv], own, strength=2.0) == 1.0
 
 
 class SignOracle:

@@ -15,7 +15,8 @@ DESCRIPTION = """Measure an AttFind result. Every result is one JSON object with
   sufficiency     flip rate when the top-k attributes change together (key flip_rate) and the curve k=1..K
   baselines       the same for AttFind, k random coordinates and Wu et al.'s StyleSpace detection
   specificity     2x2 flip rates: attributes of run X judged by the classifier of run Y
-                  (--records for run A, --other-records for run B)
+                  (--records for run A, --other-records for run B); the same for each run's
+                  strongest layer direction (layer_directions' top layer, key layer_matrix)
   condition       does the generator take the decision from the condition c, and over how many
                   coordinates is it spread: flip rates when c is swapped for another class's in
                   every style, and in only the k coordinates the swap moves most (k = 1, 3, ..., all)
@@ -78,6 +79,9 @@ def _print_summary(result: dict) -> None:
     elif what == "specificity":
         for x, row in result["matrix"].items():
             print(f"attributes of {x}: " + "  ".join(f"classifier {y}: {v:.3f}" for y, v in row.items()))
+        for x, row in result["layer_matrix"].items():
+            print(f"top layer direction of {x} ({result['top_layers'][x]}): "
+                  + "  ".join(f"classifier {y}: {v:.3f}" for y, v in row.items()))
     elif what == "condition":
         curve = " ".join(f"{c['k']}: {c['flip_rate']:.2f}" for c in result["curve"])
         print(f"condition swapped in every style: flip rate {result['flip_rate_all_styles']:.3f} on "
