@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from stylex.commands.common import add_device_arg, add_seed_arg, non_negative_float
+from stylex.demo import CONDITION_SPARSITY
 
 HELP = "end-to-end demo: explain a clean and a shortcut smile classifier, write report.html"
 DESCRIPTION = """Generate the synthetic world, train a clean and a shortcut (background) smile classifier,
 train StylEx for each, run AttFind, draw the figures and GIFs, evaluate (sufficiency against random
 and Wu et al. baselines, classifier-specificity, ground-truth recovery) and write OUT/report.html and
-OUT/summary.json. About 20 minutes on a 2-core CPU; --quick: a minute or two, tiny sizes.
+OUT/summary.json. About 10 minutes on a 2-core CPU; --quick: a minute or two, tiny sizes.
 
 Examples:
   stylex demo                       # -> demo_out/report.html
@@ -21,8 +22,9 @@ def add_arguments(parser):
                         help="folder for the worlds, classifiers, runs, figures and report (default demo_out)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes: every stage runs in a minute or two, the numbers mean little")
-    parser.add_argument("--condition-sparsity", type=non_negative_float, default=0.0, metavar="W",
-                        help="stylex train's --condition-sparsity for both StylEx runs (default 0: the preset's)")
+    parser.add_argument("--condition-sparsity", type=non_negative_float, default=CONDITION_SPARSITY, metavar="W",
+                        help="stylex train's --condition-sparsity for both StylEx runs "
+                             f"(default {CONDITION_SPARSITY:g}; 0: the paper's generator)")
     add_seed_arg(parser)
     add_device_arg(parser)
 
