@@ -26,7 +26,7 @@ LABEL = "smile"
 SHORTCUT = ("background", 1.0)  # at 0.95 a small CNN still reads the (easy) mouth; at 1.0 it may not
 RUNS = ("clean", "shortcut")
 # Both StylEx runs are trained with `--condition-sparsity` (docs/FIDELITY.md section 4: at the demo's
-# budget, with a 10-kimg warm-up, it makes the clean run's top attribute the smile on every seed).
+# budget, with a 20-kimg warm-up, it makes the clean run's top attribute the smile on every seed).
 CONDITION_SPARSITY = 0.005
 # The shipped demo model (models/README.md): classifier, inference-only StylEx checkpoint, AttFind result.
 SHIPPED_DIR = shipped_dir()  # $STYLEX_MODELS or the source checkout's models/ (stylex/shipped.py)
@@ -49,7 +49,7 @@ class DemoSizes:
     random_seeds: int  # draws averaged by the random baseline
 
 
-DEFAULT_SIZES = DemoSizes(world_images=3000, classifier_epochs=2, kimg=50.0, warmup_kimg=10.0, metrics_images=256,
+DEFAULT_SIZES = DemoSizes(world_images=3000, classifier_epochs=2, kimg=50.0, warmup_kimg=20.0, metrics_images=256,
                           attfind_images=32, top_k=6, examples=4, explained_images=4, gif_frames=12, random_seeds=5)
 QUICK_SIZES = DemoSizes(world_images=300, classifier_epochs=1, kimg=0.05, warmup_kimg=0.02, metrics_images=32,
                         attfind_images=3, top_k=2, examples=1, explained_images=1, gif_frames=3, random_seeds=1)
