@@ -370,17 +370,19 @@ def _findings(summary: dict) -> str:
         factor = html.escape(layer["top1_dominant_factor"] or "no factor")
         layers = (f"the strongest layer direction ({strongest}, flip rate {_pct(first.get('flip_rate'))}) changes "
                   f"mainly the <b>{factor}</b>" if first.get("flip_rate") else "no layer direction flips any decision")
+        flips = _pct(run["baselines"]["attfind"]["flip_rate"])
         items.append(f"<li>The <b>{name}</b> classifier: AttFind's top attribute changes mainly the "
-                     f"<b>{html.escape(top)}</b>; {layers}.</li>")
+                     f"<b>{html.escape(top)}</b> (its top-{summary['sizes']['top_k']} attributes together flip {flips} "
+                     f"of the decisions); {layers}.</li>")
     spec = summary["specificity"]
     for key, what in (("matrix", f"top-{summary['sizes']['top_k']} AttFind attributes"),
                       ("layer_matrix", "strongest layer directions")):
         diagonal = [spec[key][x][x] for x in RUNS]
         off = [spec[key][x][y] for x in RUNS for y in RUNS if x != y]
         larger = diagonal_is_larger(spec[key])
-        items.append(f"<li>Classifier-specificity of the {what}: each run's flip its own classifier's decisions "
-                     f"{' and '.join(_pct(v) for v in diagonal)} of the time, the other classifier's "
-                     f"{' and '.join(_pct(v) for v in off)}: the diagonal is "
+        items.append(f"<li>Classifier-specificity of the {what}: those of the {' and '.join(RUNS)} runs flip "
+                     f"their own run's classifier's decisions {' and '.join(_pct(v) for v in diagonal)} of the time, "
+                     f"the other run's classifier's {' and '.join(_pct(v) for v in off)}: the diagonal is "
                      f"{'larger than' if larger else '<b>not</b> larger than'} the off-diagonal.</li>")
     return "<ul>" + "".join(items) + "</ul>"
 
