@@ -9,7 +9,7 @@ HELP = "end-to-end demo: explain a clean and a shortcut smile classifier, write 
 DESCRIPTION = """Generate the synthetic world, train a clean and a shortcut (background) smile classifier,
 train StylEx for each, run AttFind, draw the figures and GIFs, evaluate (sufficiency against random
 and Wu et al. baselines, classifier-specificity, ground-truth recovery) and write OUT/report.html and
-OUT/summary.json. About 10 minutes on a 2-core CPU; --quick: a minute or two, tiny sizes.
+OUT/summary.json. About 11-12 minutes on a 2-core CPU; --quick: a minute or two, tiny sizes.
 
 Examples:
   stylex demo                       # -> demo_out/report.html
