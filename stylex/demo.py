@@ -16,7 +16,7 @@ from __future__ import annotations
 import html
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from stylex.errors import StylexError
@@ -185,7 +185,7 @@ def _curve_plot(results: dict, path: Path) -> Path:
 
 
 def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 0, device: str = "auto",
-             condition_sparsity: float = CONDITION_SPARSITY, log=print) -> Path:
+             condition_sparsity: float = CONDITION_SPARSITY, warmup_kimg: float | None = None, log=print) -> Path:
     """Run the demo and return the path of its report.html.
 
     Args:
@@ -195,6 +195,7 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 
         seed: seed of every stage.
         device: auto, cpu, cuda or cuda:<index>.
         condition_sparsity: `TrainingConfig.condition_sparsity` of both StylEx runs (0: the paper's generator).
+        warmup_kimg: the autoencoder warm-up of both runs, of their `DemoSizes.kimg` (None: the sizes').
         log: prints the stage lines.
     """
     import torch
@@ -204,6 +205,10 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 
     from stylex.runtime import resolve_device
 
     sizes = QUICK_SIZES if quick else DEFAULT_SIZES
+    if warmup_kimg is not None:
+        if not 0 <= warmup_kimg <= sizes.kimg:
+            raise StylexError(f"--warmup-kimg {warmup_kimg:g}: must lie between 0 and the runs' {sizes.kimg:g} kimg")
+        sizes = replace(sizes, warmup_kimg=warmup_kimg)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     dev = str(resolve_device(device))

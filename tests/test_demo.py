@@ -16,7 +16,8 @@ def test_quick_demo_writes_the_report_and_every_number(tmp_path, capsys):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the test suite runs two workers on two cores
     try:
-        assert main(["demo", "--quick", "--out", str(tmp_path), "--device", "cpu", "--condition-sparsity", "0.01"]) == 0
+        assert main(["demo", "--quick", "--out", str(tmp_path), "--device", "cpu", "--condition-sparsity", "0.01",
+                     "--warmup-kimg", "0.03"]) == 0
     finally:
         torch.set_num_threads(threads)
     printed = capsys.readouterr().out
@@ -24,10 +25,10 @@ def test_quick_demo_writes_the_report_and_every_number(tmp_path, capsys):
 
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["quick"] is True and set(summary["classifiers"]) == {"clean", "shortcut"}
-    # --condition-sparsity reaches both StylEx runs' configurations
-    assert summary["condition_sparsity"] == 0.01
-    assert [json.loads((tmp_path / "runs" / name / "config.json").read_text())["condition_sparsity"]
-            for name in ("clean", "shortcut")] == [0.01, 0.01]
+    # --condition-sparsity and --warmup-kimg reach both StylEx runs' configurations
+    assert summary["condition_sparsity"] == 0.01 and summary["sizes"]["warmup_kimg"] == 0.03
+    configs = [json.loads((tmp_path / "runs" / name / "config.json").read_text()) for name in RUNS]
+    assert [(c["condition_sparsity"], c["warmup_kimg"]) for c in configs] == [(0.01, 0.03), (0.01, 0.03)]
     for clf in summary["classifiers"].values():
         assert 0 <= clf["independent_test_accuracy"] <= 1 and 0 <= clf["agreement_with_background"] <= 1
         assert clf["shortcut_test"]["factor"] == "background"
@@ -84,3 +85,9 @@ def test_diagonal_is_larger_needs_every_own_rate_above_every_other():
     assert diagonal_is_larger({"a": {"a": 0.5, "b": 0.1}, "b": {"a": 0.4, "b": 0.6}})
     assert not diagonal_is_larger({"a": {"a": 0.5, "b": 0.1}, "b": {"a": 0.5, "b": 0.9}})  # a tie is not larger
     assert not diagonal_is_larger({"a": {"a": 0.3, "b": 0.1}, "b": {"a": 0.4, "b": 0.9}})
+
+
+def test_demo_refuses_a_warmup_longer_than_the_runs(tmp_path, capsys):
+    assert main(["demo", "--quick", "--out", str(tmp_path), "--warmup-kimg", "1"]) == 2
+    assert "--warmup-kimg 1: must lie between 0 and the runs' 0.05 kimg" in capsys.readouterr().err
+    assert not (tmp_path / "world").exists()  # refused before any work

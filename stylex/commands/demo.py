@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stylex.commands.common import add_device_arg, add_seed_arg, non_negative_float
-from stylex.demo import CONDITION_SPARSITY
+from stylex.demo import CONDITION_SPARSITY, DEFAULT_SIZES, QUICK_SIZES
 
 HELP = "end-to-end demo: explain a clean and a shortcut smile classifier, write report.html"
 DESCRIPTION = """Generate the synthetic world, train a clean and a shortcut (background) smile classifier,
@@ -25,6 +25,9 @@ def add_arguments(parser):
     parser.add_argument("--condition-sparsity", type=non_negative_float, default=CONDITION_SPARSITY, metavar="W",
                         help="stylex train's --condition-sparsity for both StylEx runs "
                              f"(default {CONDITION_SPARSITY:g}; 0: the paper's generator)")
+    parser.add_argument("--warmup-kimg", type=non_negative_float, metavar="KIMG",
+                        help="autoencoder warm-up of both StylEx runs, of their 50 kimg "
+                             f"(default {DEFAULT_SIZES.warmup_kimg:g}; --quick: {QUICK_SIZES.warmup_kimg:g})")
     add_seed_arg(parser)
     add_device_arg(parser)
 
@@ -33,5 +36,5 @@ def run(args):
     from stylex.demo import run_demo
 
     run_demo(args.out, quick=args.quick, seed=args.seed, device=args.device,
-             condition_sparsity=args.condition_sparsity)
+             condition_sparsity=args.condition_sparsity, warmup_kimg=args.warmup_kimg)
     return 0
