@@ -69,3 +69,19 @@ def test_the_shipped_smile_model_is_explained_by_a_visible_smile():
     assert sufficiency(editor, ctx.selection, 10)["flip_rate"] >= 0.9
     first = ground_truth(editor, ctx.selection, load_oracle(), top_k=1)["attributes"][0]
     assert first["dominant_factor"] == "smile" and first["reading_changed_on_moved"]["smile"] >= 0.5
+
+
+def test_the_shipped_pair_is_classifier_specific_by_its_layer_directions():
+    """world-smile against world-shortcut (docs/SHORTCUT.md, the demo section): each model's strongest
+    layer direction flips its own classifier's decisions more than any flips the other's; AttFind's
+    single coordinates are not specific (the shortcut model's flip none of its own)."""
+    from stylex.attfind import load_context
+    from stylex.demo import diagonal_is_larger
+    from stylex.evaluate import specificity
+
+    contexts = {name: load_context(shipped.find_shipped(name) / "attfind" / "records.h5", "cpu")
+                for name in ("world-smile", "world-shortcut")}
+    result = specificity({name: (c.G, c.classifier, c.records, c.selection, "cpu") for name, c in contexts.items()}, 10)
+    assert result["top_layers"] == {"world-smile": "b16.conv1", "world-shortcut": "b32.torgb"}
+    assert diagonal_is_larger(result["layer_matrix"]) and not diagonal_is_larger(result["matrix"])
+    assert result["layer_matrix"]["world-smile"]["world-shortcut"] == 0.0
