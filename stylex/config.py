@@ -44,8 +44,8 @@ def setting(default=dataclasses.MISSING, *, help: str, flag: str | None = None, 
         help: what it does (the `stylex train --help` text of its flag).
         flag: its `stylex train` flag (None: not settable from the command line).
         choices: the allowed values (validated by the config's `validate`).
-        check: "positive" (above 0, finite) or "non_negative" (0 or more) for numbers; "resolution" for an
-            image size (`resolution_problem`).
+        check: "positive" (above 0, finite), "non_negative" (0 or more) or "share" (0 to 1) for numbers;
+            "resolution" for an image size (`resolution_problem`).
         resumable: whether `--resume` may change it (it does not change what is learned per step).
     """
     metadata = {"help": help, "flag": flag, "choices": choices, "check": check, "resumable": resumable}
@@ -190,6 +190,12 @@ class TrainingConfig:
         help="weight of L1(E(G(w, c)), w) on noise steps (images without style mixing), which also trains E there: "
              "it keeps E's codes of real images where the mapping network's lie, where G follows c; 0 = off, the "
              "paper's objective")
+    condition_swap: float = setting(
+        0.0, flag="--condition-swap", check="share",
+        help="share of each reconstruction batch (after the warm-up) rendered from its own E(x) with the condition "
+             "of an image of another class, G(E(x), c_other), and trained only to be that class (classifier KL "
+             "toward the other image's C) and to look real under its condition (the adversarial term): G must then "
+             "follow c on reconstructions, not only on noise samples; 0 = off, the paper's objective")
     style_mixing: float = setting(0.9, flag="--style-mixing", help="probability of style mixing on noise steps")
     ema_kimg: float = setting(10.0, flag="--ema-kimg", help="EMA half-life of G and E in thousands of images")
     ema_rampup: float = setting(0.05, flag="--ema-rampup",
@@ -243,6 +249,8 @@ def _check_value(name: str, value, choices, check) -> None:
         raise StylexError(f"{name} {value!r} is not allowed; it must be a finite number above 0")
     if check == "non_negative" and not (isinstance(value, (int, float)) and 0 <= value < float("inf")):
         raise StylexError(f"{name} {value!r} is not allowed; it must be 0 or more")
+    if check == "share" and not (isinstance(value, (int, float)) and 0 <= value <= 1):
+        raise StylexError(f"{name} {value!r} is not allowed; it must be a share from 0 to 1")
     if check == "resolution" and (problem := resolution_problem(value)):
         raise StylexError(f"{name} {problem}")
 

@@ -1,5 +1,5 @@
 """The shortcut issue's training levers: --condition-sparsity (a group lasso on the generator's weights
-on the condition c) and --latent-cycle."""
+on the condition c), --latent-cycle and --condition-swap (its terms by hand: test_training_loss_combination)."""
 
 import pytest
 import torch
@@ -78,3 +78,28 @@ def test_the_latent_cycle_trains_the_encoder_on_noise_steps(tmp_path):
         trainer.iteration()  # a noise step
         changed[weight] = any(not torch.equal(a, b) for a, b in zip(before, trainer.E.parameters()))
     assert changed == {0.0: False, 1.0: True}
+
+
+def test_the_condition_swap_runs_in_training_and_is_recorded(tmp_path):
+    """--condition-swap reaches the training loop: its follow rate is recorded after the warm-up only."""
+    cfg = tiny_config(batch=4, condition_swap=0.5, warmup_kimg=0.004, pl_weight=0.0)
+    trainer = Trainer(cfg, RandomImages(), tiny_classifier(), tmp_path, progress=False)
+    trainer.iteration()  # warm-up: nothing swapped
+    assert "G/swap_follows" not in trainer._stats
+    trainer.iteration()  # a noise step (G alternates)
+    assert "G/swap_follows" not in trainer._stats
+    trainer.iteration()  # a reconstruction step of the full objective
+    assert trainer._stats["G/swap_follows"][1] == 1
+    assert TrainingConfig().condition_swap == 0.0
+
+
+def test_the_swap_flag_takes_a_share():
+    from stylex.cli import build_parser
+
+    argv = ["train", "--data", "d", "--classifier", "c.pt", "--out", "r", "--condition-swap"]
+    assert build_parser().parse_args([*argv, "0.25"]).condition_swap == 0.25
+    for bad in ("1.5", "-0.1"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([*argv, bad])
+    with pytest.raises(StylexError, match="condition_swap"):
+        TrainingConfig(condition_swap=2.0)

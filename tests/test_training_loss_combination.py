@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from stylex.training.losses import StylexLoss
+from stylex.training.losses import StylexLoss, other_class_partners
 
 R, W_DIM, C_DIM = 2, 4, 2
 PIXELS = 3 * R * R
@@ -80,7 +80,7 @@ class LinearC(torch.nn.Module):
 def config(**overrides):
     cfg = dict(perceptual="classifier", conditioning="probs", adv_loss="logistic", rec_l1=1.0, rec_perceptual=1.0,
                rec_w=1.0, cls_weight=1.0, r1_gamma=3.0, r1_interval=4, style_mixing=0.0, pl_batch_shrink=1,
-               pl_decay=0.01, pl_weight=2.0, pl_interval=4, latent_cycle=0.0)
+               pl_decay=0.01, pl_weight=2.0, pl_interval=4, latent_cycle=0.0, condition_swap=0.0)
     cfg.update(overrides)
     return SimpleNamespace(**cfg)
 
@@ -124,23 +124,27 @@ def kl_by_hand(p_logits, q_logits):
     return (p * (p / q).log()).sum(1).mean()
 
 
-def encoder_terms(nets):
-    """Each encoder-phase term recomputed from the stand-ins, differentiable."""
+def encoder_terms(nets, index=None, swapped=0):
+    """Each encoder-phase term recomputed from the stand-ins, differentiable. With a condition swap,
+    image i is rendered with the condition of image index[i] and judged as it (adversarial and KL);
+    the reconstruction terms see only the images from `swapped` on."""
     G, D, E, C = nets
     x = real_images()
     logits = C(x)
-    c = torch.softmax(logits, 1)
+    index = torch.arange(len(x)) if index is None else index
+    c = torch.softmax(logits, 1)[index]
     w = E(x)
     fake = G.synthesis(G.styles(w, c))
-    fa, fb = C.feature_maps(fake)[0], C.feature_maps(x)[0]
+    kept = slice(swapped, None)
+    fa, fb = C.feature_maps(fake[kept])[0], C.feature_maps(x[kept])[0]
     fa = fa / (fa.square().sum(1, keepdim=True).sqrt() + 1e-10)
     fb = fb / (fb.square().sum(1, keepdim=True).sqrt() + 1e-10)
     return {
         "adv": torch.nn.functional.softplus(-D(fake, c)).mean(),
-        "rec_l1": (fake - x).abs().mean(),
+        "rec_l1": (fake[kept] - x[kept]).abs().mean(),
         "rec_perceptual": (fa - fb).square().sum(1).mean(),
-        "rec_w": (E(fake) - w.detach()).abs().mean(),
-        "cls_weight": kl_by_hand(logits, C(fake)),
+        "rec_w": (E(fake[kept]) - w[kept].detach()).abs().mean(),
+        "cls_weight": kl_by_hand(logits[index], C(fake)),
     }
 
 
@@ -174,6 +178,47 @@ def test_encoder_stats_are_the_terms_by_hand():
     expected = terms["adv"] + 0.5 * terms["rec_l1"] + 2.0 * terms["rec_perceptual"] + 3.0 * terms["rec_w"] \
         + 1.5 * terms["cls_weight"]
     assert total.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_condition_swap_judges_the_first_images_as_an_image_of_another_class():
+    """--condition-swap 0.4 on 5 images: images 0 and 1 get the condition (G's and D's) and the KL
+    target of a partner of the other class; only images 2-4 are reconstruction targets."""
+    nets = networks()
+    loss = make_loss(nets, condition_swap=0.4)
+    real = loss.classify_real(real_images())
+    labels = real.logits.argmax(1)
+    assert 0 < int(labels.sum()) < 5  # the stand-in batch has both classes
+    zero(nets)
+    torch.manual_seed(3)
+    stats, total, (fake, d_c) = loss.encoder_phase(real, 1.0)
+    torch.manual_seed(3)
+    partners = other_class_partners(labels)
+    assert (labels[partners] != labels).all()
+    index = torch.arange(5)
+    index[:2] = partners[:2]
+    with torch.no_grad():
+        terms = encoder_terms(nets, index, swapped=2)
+        plain = encoder_terms(nets)
+    torch.testing.assert_close(d_c, real.d_c[index])
+    assert stats["G/adv_enc"].item() == pytest.approx(terms["adv"].item(), rel=1e-5)
+    for name, key in STAT.items():
+        assert stats[key].item() == pytest.approx(terms[name].item(), rel=1e-5), key
+        assert terms[name].item() != pytest.approx(plain[name].item(), rel=1e-3), key  # the swap changes each
+    assert total.item() == pytest.approx(sum(terms.values()).item(), rel=1e-5)
+    assert 0.0 <= stats["G/swap_follows"].item() <= 1.0
+    # The warm-up has no classifier term, so nothing is swapped: every image is a reconstruction target.
+    warm, _, _ = loss.encoder_phase(real, 1.0, warmup=True)
+    assert warm["G/rec_l1"].item() == pytest.approx(plain["rec_l1"].item(), rel=1e-5)
+    assert "G/swap_follows" not in warm
+
+
+def test_partners_have_another_label_when_one_exists():
+    torch.manual_seed(0)
+    labels = torch.tensor([0, 0, 1, 2, 2])
+    for _ in range(20):
+        assert (labels[other_class_partners(labels)] != labels).all()
+    same = torch.tensor([1, 1, 1])
+    assert other_class_partners(same).tolist() == [0, 1, 2]  # nobody to swap with: itself
 
 
 @pytest.mark.parametrize("name", ["rec_l1", "rec_perceptual", "rec_w", "cls_weight"])
@@ -232,17 +277,18 @@ def test_d_phase_is_softplus_of_fake_plus_softplus_of_minus_real():
     G, D, E, C = nets
     loss = make_loss(nets)
     real = loss.classify_real(real_images())
-    fakes = [torch.randn(5, 3, R, R), torch.randn(5, 3, R, R)]
+    # each fake with the D condition it was rendered for (a condition-swapped batch has another)
+    fakes = [(torch.randn(5, 3, R, R), real.d_c), (torch.randn(5, 3, R, R), real.d_c.flip(1))]
     zero(nets)
     stats, total = loss.d_phase(real, fakes, 2.0)
     with torch.no_grad():
-        fake_scores = torch.cat([D(f, real.c) for f in fakes])
+        fake_scores = torch.cat([D(f, d_c) for f, d_c in fakes])
         expected = torch.nn.functional.softplus(fake_scores).mean() + \
             torch.nn.functional.softplus(-D(real.img, real.c)).mean()
     assert total.item() == pytest.approx(expected.item(), rel=1e-5)
     # dL/dd: mean over fakes of sigmoid(D) x - mean over reals of sigmoid(-D) x, times the gain.
     with torch.no_grad():
-        fx = torch.cat([f.flatten(1) for f in fakes])
+        fx = torch.cat([f.flatten(1) for f, _ in fakes])
         rx = real.img.flatten(1)
         want = (torch.sigmoid(fake_scores)[:, None] * fx).mean(0) - \
             (torch.sigmoid(-D(real.img, real.c))[:, None] * rx).mean(0)

@@ -12,6 +12,7 @@ from stylex.commands.common import (
     positive_float,
     positive_int,
     power_of_two,
+    share,
 )
 
 HELP = "train StylEx (generator, encoder, discriminator) to explain a classifier"
@@ -29,7 +30,8 @@ Examples:
 
 _TYPES = {(float, "positive"): positive_float, (int, "positive"): positive_int,
           (int, "non_negative"): non_negative_int, (int, "resolution"): power_of_two,
-          (float, "non_negative"): non_negative_float, (float, None): float, (int, None): int, (str, None): str}
+          (float, "non_negative"): non_negative_float, (float, "share"): share,
+          (float, None): float, (int, None): int, (str, None): str}
 
 
 def _preset_values(name: str, network: bool = False) -> str:

@@ -4,7 +4,9 @@ The pure functions at the top compute each term from tensors (and are tested on 
 cases). `StylexLoss` runs the networks for one training phase on one micro-batch, adds the terms
 with their weights and back-propagates; the loop owns the optimizers and the schedule.
 
-Phases: `encoder` (x' = G(E(x), C(x)): adversarial + reconstruction + classifier KL), `noise`
+Phases: `encoder` (x' = G(E(x), C(x)): adversarial + reconstruction + classifier KL; with
+`--condition-swap`, part of the batch is rendered with another class's condition instead and
+trained on the adversarial and classifier terms only), `noise`
 (G(mapping(z), c of a random real image), with style mixing: adversarial, and optionally the
 latent cycle E(G(w, c)) = w), `pl` (lazy path-length
 regularization of G), `condition_sparsity` (a group lasso on G's weights on c, when on; once per
@@ -101,6 +103,15 @@ def _gaussian_blur(x: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
     x = F.pad(x, [size // 2] * 4, mode="reflect")
     x = F.conv2d(x, k.view(1, 1, 1, size).expand(c, 1, 1, size), groups=c)
     return F.conv2d(x, k.view(1, 1, size, 1).expand(c, 1, size, 1), groups=c)
+
+
+def other_class_partners(labels: torch.Tensor) -> torch.Tensor:
+    """For each image of a batch, the index of a random image with another label (itself when no
+    image has another label)."""
+    n = labels.shape[0]
+    score = torch.rand(n, n, device=labels.device) + 2.0 * (labels.view(-1, 1) != labels.view(1, -1))
+    score.fill_diagonal_(1.5)  # above every same-label image, below every other-label one
+    return score.argmax(dim=1)
 
 
 def condition_spread(weights: list[torch.Tensor]) -> torch.Tensor:
@@ -216,6 +227,11 @@ class RealBatch:
     d_c: torch.Tensor  # the discriminator's condition: always softmax(C(x))
     maps: list[torch.Tensor] | None = None  # C's feature maps of x (perceptual=classifier only)
 
+    def rows(self, index) -> RealBatch:
+        """The batch's images `index` with what the classifier says of them."""
+        maps = None if self.maps is None else [m[index] for m in self.maps]
+        return RealBatch(self.img[index], self.logits[index], self.c[index], self.d_c[index], maps)
+
 
 class StylexLoss:
     """Runs one phase of StylEx training on one micro-batch and accumulates its gradients.
@@ -280,34 +296,50 @@ class StylexLoss:
     # -- phases ---------------------------------------------------------------------------------
 
     def encoder_phase(self, real: RealBatch, gain: float, warmup: bool = False):
-        """Reconstruction step: returns (stats, total loss, detached reconstructions for D).
+        """Reconstruction step: returns (stats, total loss, (detached reconstructions, their D condition)).
 
         warmup: the autoencoder warm-up (TrainingConfig.warmup_kimg): only the reconstruction
         terms; neither D nor the classifier sees x', so the KL term cannot be met invisibly before
         G and E can draw the features at all.
+
+        With `condition_swap` (after the warm-up), the first images of the batch are rendered with
+        the condition of another class's image and judged as that image: classifier KL toward its
+        C and the adversarial term under its D condition; the reconstruction terms see only the
+        other images (at least one per batch), whose x' should equal x.
         """
         cfg = self.cfg
+        n = real.img.shape[0]
+        swapped = 0 if warmup else min(round(cfg.condition_swap * n), n - 1)
+        index = torch.arange(n, device=real.img.device)
+        if swapped:
+            index[:swapped] = other_class_partners(real.logits.argmax(1))[:swapped]
+        judged, kept = real.rows(index), real.rows(slice(swapped, None))
         with self.autocast():
             w = self.run_E(real.img)
-            fake = self.synthesis(self.G.styles(w, real.c), noise_mode="random")
+            fake = self.synthesis(self.G.styles(w, judged.c), noise_mode="random")
+            rebuilt = fake[swapped:]
             zero = fake.new_zeros(())
             if warmup:
                 adv = kl = zero
             else:
-                adv = generator_adversarial(self.run_D(self.augment(fake), real.d_c).float(), cfg.adv_loss)
-                kl = kl_divergence(real.logits, self.C(clamp_images(fake)))
-            rec_x = l1(fake, real.img)
-            rec_p = self._perceptual(fake, real)
+                adv = generator_adversarial(self.run_D(self.augment(fake), judged.d_c).float(), cfg.adv_loss)
+                fake_logits = self.C(clamp_images(fake))
+                kl = kl_divergence(judged.logits, fake_logits)
+            rec_x = l1(rebuilt, kept.img)
+            rec_p = self._perceptual(rebuilt, kept)
             # E(x) is the target, not a variable: moving it toward E(x') would reward a constant encoder.
-            rec_w = l1(self.run_E(fake), w.detach()) if cfg.rec_w else zero
+            rec_w = l1(self.run_E(rebuilt), w[swapped:].detach()) if cfg.rec_w else zero
         loss = adv + cfg.rec_l1 * rec_x + cfg.rec_perceptual * rec_p + cfg.rec_w * rec_w + cfg.cls_weight * kl
         (loss * gain).backward()
         stats = {"G/adv_enc": adv, "G/rec_l1": rec_x, "G/rec_perceptual": rec_p, "G/rec_w": rec_w, "G/kl": kl}
-        return {k: v.detach() for k, v in stats.items()}, loss.detach(), fake.detach()
+        if swapped:  # how often the swapped renders are already their new class
+            follows = fake_logits[:swapped].argmax(1) == judged.logits[:swapped].argmax(1)
+            stats["G/swap_follows"] = follows.float().mean()
+        return {k: v.detach() for k, v in stats.items()}, loss.detach(), (fake.detach(), judged.d_c)
 
     def noise_phase(self, real: RealBatch, gain: float):
         """Sampling step with the conditions of random real images (G gets real.c, D real.d_c):
-        returns (stats, total loss, detached fakes)."""
+        returns (stats, total loss, (detached fakes, their D condition))."""
         c, cfg = real.c, self.cfg
         with self.autocast():
             ws = self._noise_ws(c.shape[0], c.device)
@@ -321,7 +353,7 @@ class StylexLoss:
         loss = adv + cfg.latent_cycle * cycle
         (loss * gain).backward()
         stats = {"G/adv_noise": adv.detach(), **({"G/latent_cycle": cycle.detach()} if cfg.latent_cycle else {})}
-        return stats, loss.detach(), fake.detach()
+        return stats, loss.detach(), (fake.detach(), real.d_c)
 
     def pl_phase(self, c: torch.Tensor, gain: float, reduce_mean=None):
         """Lazy path-length regularization on a shrunken batch (weight x interval).
@@ -353,11 +385,12 @@ class StylexLoss:
                  "G/condition_channels": torch.tensor(float(condition_channels(weights)))}
         return stats, loss.detach()
 
-    def d_phase(self, real: RealBatch, fakes: list[torch.Tensor], gain: float):
-        """D on augmented real images and on the G step's fakes (all with the real images' D condition)."""
+    def d_phase(self, real: RealBatch, fakes: list[tuple[torch.Tensor, torch.Tensor]], gain: float):
+        """D on augmented real images (with their D condition) and on the G step's fakes (each
+        with the D condition it was rendered for)."""
         with self.autocast():
             real_scores = self.run_D(self.augment(real.img), real.d_c).float()
-            fake_scores = torch.cat([self.run_D(self.augment(f), real.d_c).float() for f in fakes])
+            fake_scores = torch.cat([self.run_D(self.augment(f), d_c).float() for f, d_c in fakes])
         loss = discriminator_adversarial(real_scores, fake_scores, self.cfg.adv_loss)
         (loss * gain).backward()
         stats = {"D/loss": loss, "D/real_score": real_scores.mean(), "D/fake_score": fake_scores.mean()}
