@@ -71,6 +71,11 @@ class NetworkConfig:
     mbstd_group: int = setting(4, help="minibatch-stddev group size in D (0 disables)")
     discriminator: str = setting("projection", flag="--discriminator", choices=DISCRIMINATORS,
                                  help="D conditioning: projection (per-class scores weighted by c) or unconditional")
+    condition_layers: str = setting(
+        "all", flag="--condition-layers", choices=("all", "conv"),
+        help="the style layers c reaches: all (the paper's generator) or conv (only the modulated convs, the "
+             "StyleSpace AttFind searches by default; the toRGB styles come from w alone), so that what G draws "
+             "from c cannot hide in a toRGB layer")
 
     def validate(self) -> NetworkConfig:
         """Raise a one-line StylexError for an impossible resolution or an unknown discriminator."""
@@ -90,6 +95,7 @@ class NetworkConfig:
             mapping_lr_mul=self.mapping_lr_mul,
             channel_base=self.g_channel_base,
             channel_max=self.g_channel_max,
+            condition_layers=self.condition_layers,
         )
 
     def build_discriminator(self):

@@ -103,3 +103,41 @@ def test_the_swap_flag_takes_a_share():
             build_parser().parse_args([*argv, bad])
     with pytest.raises(StylexError, match="condition_swap"):
         TrainingConfig(condition_swap=2.0)
+
+
+def test_condition_layers_conv_keeps_c_out_of_the_torgb_styles():
+    """--condition-layers conv: c moves the modulated convs' styles only; the toRGB styles are w's."""
+    from stylex.config import NetworkConfig
+
+    net = NetworkConfig(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, g_channel_base=256, g_channel_max=32)
+    moved = {}
+    for layers in ("all", "conv"):
+        torch.manual_seed(0)
+        G = NetworkConfig(**{**net.__dict__, "condition_layers": layers}).build_generator().eval()
+        w = torch.randn(3, G.w_dim)
+        with torch.no_grad():
+            a, b = G.styles(w, torch.tensor([[1.0, 0.0]] * 3)), G.styles(w, torch.tensor([[0.0, 1.0]] * 3))
+        moved[layers] = {layer.kind: bool((y - x).abs().max() > 0) for layer, x, y in zip(G.stylespace().layers, a, b)}
+        if layers == "conv":
+            assert all(wt.shape[1] == 0 for layer, wt in zip(G.stylespace().layers, G.condition_weights())
+                       if layer.kind == "torgb")
+            G.synthesis(a)  # still renders
+    assert moved == {"all": {"conv": True, "torgb": True}, "conv": {"conv": True, "torgb": False}}
+    assert NetworkConfig().condition_layers == "all"
+    with pytest.raises(StylexError, match="condition_layers"):
+        NetworkConfig(condition_layers="torgb").validate()
+
+
+def test_condition_layers_flag_reaches_the_trained_generator(tmp_path):
+    from stylex.cli import build_parser
+
+    argv = ["train", "--data", "d", "--classifier", "c.pt", "--out", "r", "--condition-layers"]
+    assert build_parser().parse_args([*argv, "conv"]).condition_layers == "conv"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*argv, "torgb"])
+    cfg = tiny_config(batch=4, pl_weight=0.0, condition_sparsity=0.1)
+    cfg.network.condition_layers = "conv"
+    trainer = Trainer(cfg, RandomImages(), tiny_classifier(), tmp_path, progress=False)
+    trainer.iteration()
+    rgb = [layer.affine.weight.shape[1] for layer in trainer.G.layers if layer.name.endswith("torgb")]
+    assert rgb and set(rgb) == {cfg.network.w_dim}

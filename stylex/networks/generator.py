@@ -115,6 +115,8 @@ class Generator(nn.Module):
         mapping_layers, mapping_lr_mul: depth and learning-rate multiplier of the mapping network.
         channel_base, channel_max: feature maps at resolution r are min(channel_base // r, channel_max).
         img_channels: 3 for RGB.
+        condition_layers: "all" (c enters every style layer's affine, the paper's generator) or
+            "conv" (only the modulated convs', the StyleSpace AttFind searches; toRGB styles from w).
         fused_modconv: None picks the faster modulated-conv form (see `modconv_fused`);
             True/False forces one.
     """
@@ -130,6 +132,7 @@ class Generator(nn.Module):
         channel_base=4096,
         channel_max=128,
         img_channels=3,
+        condition_layers="all",
         fused_modconv=None,
     ):
         super().__init__()
@@ -143,15 +146,18 @@ class Generator(nn.Module):
         def ch(r):
             return channels_at(r, channel_base, channel_max)
 
+        if condition_layers not in ("all", "conv"):
+            raise ValueError(f"condition_layers must be 'all' or 'conv', got {condition_layers!r}")
         affine_in = w_dim + c_dim
+        rgb_in = affine_in if condition_layers == "all" else w_dim
         self.const = nn.Parameter(torch.randn(ch(4), 4, 4))
         layers: list[nn.Module] = [StyleConv("b4.conv1", ch(4), ch(4), 4, affine_in, up=False)]
-        layers.append(ToRGB("b4.torgb", ch(4), 4, affine_in, img_channels))
+        layers.append(ToRGB("b4.torgb", ch(4), 4, rgb_in, img_channels))
         for log_r in range(3, int(math.log2(resolution)) + 1):
             r = 2**log_r
             layers.append(StyleConv(f"b{r}.conv0", ch(r // 2), ch(r), r, affine_in, up=True))
             layers.append(StyleConv(f"b{r}.conv1", ch(r), ch(r), r, affine_in, up=False))
-            layers.append(ToRGB(f"b{r}.torgb", ch(r), r, affine_in, img_channels))
+            layers.append(ToRGB(f"b{r}.torgb", ch(r), r, rgb_in, img_channels))
         self.layers = nn.ModuleList(layers)
         self.num_ws = len(layers)
 
@@ -165,8 +171,9 @@ class Generator(nn.Module):
         )
 
     def condition_weights(self) -> list[torch.Tensor]:
-        """Per style layer, the affine layer's effective weights on c, [channels, c_dim]: row k is
-        how style channel k moves with c (`TrainingConfig.condition_sparsity` penalises them)."""
+        """Per style layer, the affine layer's effective weights on c, [channels, c_dim] ([channels, 0]
+        for a layer that does not see c): row k is how style channel k moves with c
+        (`TrainingConfig.condition_sparsity` penalises them)."""
         return [layer.affine.weight[:, self.w_dim :] * layer.affine.weight_gain for layer in self.layers]
 
     def modconv_fused(self) -> bool:
@@ -185,12 +192,15 @@ class Generator(nn.Module):
         style mixing) and the condition c [N, c_dim]."""
         if w.ndim == 2:
             w = w.unsqueeze(1).expand(-1, self.num_ws, -1)
-        if self.c_dim:
-            if c is None or c.shape != (w.shape[0], self.c_dim):
-                got = None if c is None else tuple(c.shape)
-                raise ValueError(f"condition c must have shape [{w.shape[0]}, {self.c_dim}], got {got}")
-            w = torch.cat([w, c.to(w.dtype).unsqueeze(1).expand(-1, self.num_ws, -1)], dim=2)
-        return [layer.affine(w[:, i]) for i, layer in enumerate(self.layers)]
+        if not self.c_dim:
+            return [layer.affine(w[:, i]) for i, layer in enumerate(self.layers)]
+        if c is None or c.shape != (w.shape[0], self.c_dim):
+            got = None if c is None else tuple(c.shape)
+            raise ValueError(f"condition c must have shape [{w.shape[0]}, {self.c_dim}], got {got}")
+        wc = torch.cat([w, c.to(w.dtype).unsqueeze(1).expand(-1, self.num_ws, -1)], dim=2)
+        # A layer whose affine is only as wide as w does not see c (condition_layers="conv").
+        return [layer.affine((wc if layer.affine.weight.shape[1] > self.w_dim else w)[:, i])
+                for i, layer in enumerate(self.layers)]
 
     def initial_state(self, batch: int) -> SynthesisState:
         return SynthesisState(self.const.unsqueeze(0).expand(batch, -1, -1, -1))
