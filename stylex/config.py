@@ -302,10 +302,12 @@ PRESETS: dict[str, Preset] = {
     # augmentation (the world is plentiful; StyleGAN2-ADA's 32 px setting drops them too).
     # Network: 32 px; G has 128 channels at 4-8 px, 64 at 16 px, 32 at 32 px; D and E half that from 8 px
     # up (measured: 128 everywhere trains about 3x slower per image; 4x E channels 2.6x slower per step).
-    "cpu-32": Preset("cpu-32", NetworkConfig(g_channel_base=1024, d_channel_base=512), dict(
+    # c reaches few conv styles and reconstructions must follow it (docs/FIDELITY.md row 15, docs/SHORTCUT.md S3).
+    "cpu-32": Preset("cpu-32", NetworkConfig(g_channel_base=1024, d_channel_base=512, condition_layers="conv"), dict(
         kimg=300.0, warmup_kimg=150.0, batch=16, r1_gamma=10.0, rec_l1=10.0, rec_perceptual=10.0, perceptual="ssim",
         pl_weight=0.0, style_mixing=0.0, augment="", ema_kimg=2.0, tick_kimg=1.0, snap_kimg=20.0,
-        sample_every_kimg=20.0, metrics_every_kimg=20.0, metrics_images=256)),
+        sample_every_kimg=20.0, metrics_every_kimg=20.0, metrics_images=256, condition_sparsity=0.005,
+        condition_swap=0.25)),
     # The earlier PyTorch reproduction's scale (64 px), on one or a few GPUs.
     "repro-64": Preset("repro-64", NetworkConfig(
         resolution=64, z_dim=512, w_dim=512, mapping_layers=8,

@@ -120,7 +120,7 @@ def test_every_field_has_help_and_the_flags_are_the_old_ones_plus_the_new_levers
            "--style-mixing", "--ema-kimg", "--ema-rampup", "--augment", "--augment-p", "--precision", "--workers",
            "--tick", "--snap", "--keep", "--sample-every", "--metrics-every", "--metrics-images", "--max-bad-steps",
            "--alternate", "--encoder-only", "--channels-last", "--tf32", "--compile", "--warmup-kimg",
-           "--condition-sparsity", "--latent-cycle"}
+           "--condition-sparsity", "--latent-cycle", "--condition-swap"}
     assert flags == old
     assert RESUMABLE == {"kimg", "tick_kimg", "snap_kimg", "keep_checkpoints", "sample_every_kimg",
                          "metrics_every_kimg", "metrics_images", "max_bad_steps", "workers"}
@@ -140,13 +140,13 @@ def test_train_help_shows_the_presets_values(capsys):
     assert "or unconditional (every preset: projection)" in text
 
 
-def test_network_fields_have_help_and_two_flags():
+def test_network_fields_have_help_and_three_flags():
     from stylex.commands import train
     from stylex.config import NETWORK_SETTINGS, network_fields
 
     assert all(f.metadata.get("help") for f in network_fields())
-    assert [flag for flag, _ in train._network_flags()] == ["--resolution", "--discriminator"]
-    assert NETWORK_SETTINGS == ("resolution", "discriminator")
+    assert [flag for flag, _ in train._network_flags()] == ["--resolution", "--discriminator", "--condition-layers"]
+    assert NETWORK_SETTINGS == ("resolution", "discriminator", "condition_layers")
 
 
 def test_preset_holds_network_and_schedule():
