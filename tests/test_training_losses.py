@@ -190,7 +190,7 @@ def test_classifier_terms_see_clamped_fakes():
     loss = _recorded_loss(perceptual="classifier")
     real = loss.classify_real(torch.rand(4, 3, 16, 16) * 2 - 1)
     loss.C.seen.clear()
-    stats, _, fake = loss.encoder_phase(real, 1.0)
+    stats, _, (fake, _) = loss.encoder_phase(real, 1.0)
     assert fake.abs().max() > 1  # the (scaled) generator leaves [-1, 1]
     assert len(loss.C.seen) == 2  # the KL term's C(fake) and the perceptual term's feature maps
     for x in loss.C.seen:
