@@ -310,10 +310,11 @@ class StylexLoss:
         cfg = self.cfg
         n = real.img.shape[0]
         swapped = 0 if warmup else min(round(cfg.condition_swap * n), n - 1)
-        index = torch.arange(n, device=real.img.device)
+        judged = kept = real
         if swapped:
+            index = torch.arange(n, device=real.img.device)
             index[:swapped] = other_class_partners(real.logits.argmax(1))[:swapped]
-        judged, kept = real.rows(index), real.rows(slice(swapped, None))
+            judged, kept = real.rows(index), real.rows(slice(swapped, None))
         with self.autocast():
             w = self.run_E(real.img)
             fake = self.synthesis(self.G.styles(w, judged.c), noise_mode="random")
