@@ -33,6 +33,9 @@ CONDITION_SPARSITY = 0.005
 DEMO_CONDITIONING = dict(condition_swap=0.0, condition_layers="all")
 # The shipped demo model (models/README.md): classifier, inference-only StylEx checkpoint, AttFind result.
 SHIPPED_DIR = shipped_dir()  # $STYLEX_MODELS or the source checkout's models/ (stylex/shipped.py)
+# The shipped 300-kimg models of the same two classifiers (models/README.md), which the report sets
+# beside the demo's 50-kimg runs: at that budget single coordinates also explain the shortcut one.
+SHIPPED_PAIR = {"clean": "world-smile", "shortcut": "world-shortcut"}
 
 
 @dataclass(frozen=True)
@@ -146,17 +149,47 @@ def _evaluate(ctx, sizes: DemoSizes, oracle, world: Path, classifier: Path) -> d
     from stylex import api
     from stylex.evaluate import fidelity_of_run
 
+    return {
+        **_evaluate_attributes(ctx, sizes, oracle),
+        "reconstruction": api.evaluate("reconstruction", ctx, top_k=sizes.top_k, device=ctx.device).values,
+        "fidelity": fidelity_of_run(ctx.checkpoint, classifier, str(world),
+                                    sizes.metrics_images, sizes.metrics_images, device=ctx.device),
+    }
+
+
+def _evaluate_attributes(ctx, sizes: DemoSizes, oracle) -> dict:
+    """What the report says of a run's attributes: sufficiency against the baselines, the factors
+    their edits change, and the layer directions."""
+    from stylex import api
+
     def measure(what, **kwargs):
         return api.evaluate(what, ctx, top_k=sizes.top_k, device=ctx.device, **kwargs).values
 
     return {
         "baselines": measure("baselines", seeds=sizes.random_seeds),
-        "reconstruction": measure("reconstruction"),
         "ground_truth": measure("ground_truth", oracle=oracle, factors={"label": LABEL, "shortcut": SHORTCUT[0]}),
         "layer_directions": measure("layer_directions", oracle=oracle, seeds=sizes.random_seeds),
-        "fidelity": fidelity_of_run(ctx.checkpoint, classifier, str(world),
-                                    sizes.metrics_images, sizes.metrics_images, device=ctx.device),
     }
+
+
+def _shipped_pair(out: Path, sizes: DemoSizes, oracle, device: str) -> dict:
+    """The shipped 300-kimg models (SHIPPED_PAIR) measured and drawn as the demo's runs are, from
+    their AttFind records; {"missing": why} where they are not found (e.g. a wheel install)."""
+    from stylex.attfind import load_context
+
+    try:
+        folders = {run: find_shipped(name) for run, name in SHIPPED_PAIR.items()}
+    except StylexError as e:
+        return {"missing": str(e)}
+    contexts = {run: load_context(folder / "attfind" / "records.h5", device) for run, folder in folders.items()}
+    runs = {}
+    for run, ctx in contexts.items():
+        _explain(ctx, out / "shipped" / run, sizes)
+        runs[run] = {"model": str(folders[run]),
+                     "attributes": [_attribute_row(a, ctx.selection.class_names)
+                                    for a in ctx.selection.attributes[: sizes.top_k]],
+                     **_evaluate_attributes(ctx, sizes, oracle)}
+    return {"runs": runs, "specificity": _specificity(contexts, sizes.top_k)}
 
 
 def _specificity(contexts: dict, top_k: int) -> dict:
@@ -217,7 +250,7 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 
     dev = str(resolve_device(device))
     if dev == "cpu":
         torch.set_num_threads(max(1, torch.get_num_threads()))
-    stages = Stages(total=3 + 5 * len(RUNS), log=log)  # worlds, 5 per run, specificity, report
+    stages = Stages(total=4 + 5 * len(RUNS), log=log)  # worlds, 5 per run, specificity, shipped pair, report
     log(f"stylex demo ({'quick' if quick else 'default'} sizes) on {dev} -> {out}")
     worlds = stages.run("synthetic worlds (clean, and background shortcut)", _make_worlds, out, sizes, seed)
     classifiers = {}
@@ -241,10 +274,14 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 
                                    worlds["clean"], out / f"{name}.pt")
         _layer_figure(ctx, results[name], out / "runs" / name / "explain", sizes)
     specificity = stages.run("classifier-specificity (2 x 2)", _specificity, contexts, sizes.top_k)
+    shipped = stages.run("the shipped 300-kimg models of the same classifiers", _shipped_pair, out, sizes, oracle, dev)
+    if "missing" in shipped:
+        log(f"  (skipped: {shipped['missing']})")
     summary = {"quick": quick, "seed": seed, "device": dev, "sizes": asdict(sizes),
                "condition_sparsity": condition_sparsity,
                "shortcut": {"factor": SHORTCUT[0], "agreement_in_training": SHORTCUT[1]},
-               "classifiers": classifiers, "runs": {}, "specificity": specificity, "stage_seconds": stages.times}
+               "classifiers": classifiers, "runs": {}, "specificity": specificity, "shipped": shipped,
+               "stage_seconds": stages.times}
     for name in RUNS:
         summary["runs"][name] = {"records": str(records[name].relative_to(out)),
                                  "attributes": [_attribute_row(a, contexts[name].selection.class_names)
@@ -299,8 +336,8 @@ def _classifier_section(summary: dict) -> str:
                    "agreement with background (warm = smile)"], rows)
 
 
-def _run_section(name: str, run: dict, top_k: int) -> str:
-    base = f"runs/{name}"
+def _attribute_table(run: dict, figures: str) -> str:
+    """The run's top attributes, each with the factor its edit changes and its animation (in `figures`)."""
     gt = {a["rank"]: a for a in run["ground_truth"]["attributes"]}
     rows = []
     for a in run["attributes"]:
@@ -310,7 +347,20 @@ def _run_section(name: str, run: dict, top_k: int) -> str:
         rows.append([str(a["rank"]), html.escape(a["name"]), a["direction"].replace("_", " "), html.escape(a["toward"]),
                      f"{a['score']:+.2f}", str(a["images_moved"]), f"<b>{html.escape(dom)}</b> "
                      f"({change.get(dom, 0):.2f})",
-                     f"<img src='{base}/explain/attribute_{a['rank']:02d}.gif' height='72'>"])
+                     f"<img src='{figures}/attribute_{a['rank']:02d}.gif' height='72'>"])
+    return _table(["#", "coordinate", "direction", "pushes toward", "score", "images moved", "factor it changes",
+                   "animation"], rows)
+
+
+def _specificity_table(spec: dict, top_k: int) -> str:
+    rows = [[f"top-{top_k} attributes of the {x} run"] + [_pct(spec["matrix"][x][y]) for y in RUNS] for x in RUNS]
+    rows += [[f"strongest layer direction of the {x} run ({html.escape(str(spec['top_layers'][x]))})"]
+             + [_pct(spec["layer_matrix"][x][y]) for y in RUNS] for x in RUNS]
+    return _table([""] + [f"judged by the {y} classifier" for y in RUNS], rows)
+
+
+def _run_section(name: str, run: dict, top_k: int) -> str:
+    base = f"runs/{name}"
     b, rec = run["baselines"], run["reconstruction"]
     fd_name = "fid" if "fid" in rec else "fd_classifier"
     recovery = run["ground_truth"].get("recovery_label", {}).get("at_k", [])
@@ -327,8 +377,7 @@ its reconstruction, each with the classifier's decision and probability:</p>
 toward the class named on the left, and the number under each image is the classifier's
 probability of that class. The animations sweep the coordinate on a few faces. The factor column
 is what the factor oracle says the edit changes (mean change of its prediction, 0 to 1).</p>
-{_table(["#", "coordinate", "direction", "pushes toward", "score", "images moved", "factor it changes",
-         "animation"], rows)}
+{_attribute_table(run, f"{base}/explain")}
 <p><a href='{base}/explain/index.html'>All figures of this run</a> (panels, GIFs, per-image explanations).</p>
 <img src='{base}/explain/summary.png' style='max-width:100%'>
 <h3>Its numbers</h3>
@@ -365,12 +414,12 @@ is what the factor oracle says the edit changes (mean change of its prediction, 
 """
 
 
-def _findings(summary: dict) -> str:
-    """What the demo found, in words: each run's top attribute and strongest layer direction, by the
+def _findings(runs: dict, specificity: dict, top_k: int) -> str:
+    """What was found, in words: each run's top attribute and strongest layer direction, by the
     factor the oracle says they change, and whether classifier-specificity has a larger diagonal."""
     items = []
     for name in RUNS:
-        run = summary["runs"][name]
+        run = runs[name]
         top = run["ground_truth"].get("top1_dominant_factor") or "nothing"
         layer = run["layer_directions"]
         first = layer["layers"][0] if layer["layers"] else {}
@@ -380,19 +429,37 @@ def _findings(summary: dict) -> str:
                   f"mainly the <b>{factor}</b>" if first.get("flip_rate") else "no layer direction flips any decision")
         flips = _pct(run["baselines"]["attfind"]["flip_rate"])
         items.append(f"<li>The <b>{name}</b> classifier: AttFind's top attribute changes mainly the "
-                     f"<b>{html.escape(top)}</b> (its top-{summary['sizes']['top_k']} attributes together flip {flips} "
+                     f"<b>{html.escape(top)}</b> (its top-{top_k} attributes together flip {flips} "
                      f"of the decisions); {layers}.</li>")
-    spec = summary["specificity"]
-    for key, what in (("matrix", f"top-{summary['sizes']['top_k']} AttFind attributes"),
-                      ("layer_matrix", "strongest layer directions")):
-        diagonal = [spec[key][x][x] for x in RUNS]
-        off = [spec[key][x][y] for x in RUNS for y in RUNS if x != y]
-        larger = diagonal_is_larger(spec[key])
+    for key, what in (("matrix", f"top-{top_k} AttFind attributes"), ("layer_matrix", "strongest layer directions")):
+        diagonal = [specificity[key][x][x] for x in RUNS]
+        off = [specificity[key][x][y] for x in RUNS for y in RUNS if x != y]
+        larger = diagonal_is_larger(specificity[key])
         items.append(f"<li>Classifier-specificity of the {what}: those of the {' and '.join(RUNS)} runs flip "
                      f"their own run's classifier's decisions {' and '.join(_pct(v) for v in diagonal)} of the time, "
                      f"the other run's classifier's {' and '.join(_pct(v) for v in off)}: the diagonal is "
                      f"{'larger than' if larger else '<b>not</b> larger than'} the off-diagonal.</li>")
     return "<ul>" + "".join(items) + "</ul>"
+
+
+def _shipped_section(shipped: dict, top_k: int) -> str:
+    """The shipped 300-kimg pair, measured as the demo's runs are (or why it is missing)."""
+    title = "<h2>At six times the budget: the shipped models</h2>"
+    if "missing" in shipped:
+        return f"{title}<p>Not shown: {html.escape(shipped['missing'])}.</p>"
+    models = " and ".join(f"<code>{html.escape(r['model'])}</code>" for r in shipped["runs"].values())
+    tables = "".join(f"<h3>The shipped {name} model's top attributes</h3>{_attribute_table(run, f'shipped/{name}')}"
+                     f"<img src='shipped/{name}/summary.png' style='max-width:100%'>"
+                     for name, run in shipped["runs"].items())
+    return f"""{title}
+<p>The same two classifiers' StylEx models trained for 300 thousand images with the <code>cpu-32</code>
+preset (about 28 minutes each on a 2-core CPU; models/README.md says how): {models}. They were not
+trained by this demo; their AttFind records are measured here exactly as the demo's runs are.
+At 50 thousand images the shortcut classifier's decision is spread over many StyleSpace
+coordinates, each too weak to be one attribute; at 300 the generator draws it with a few.</p>
+{_findings(shipped['runs'], shipped['specificity'], top_k)}
+{tables}
+{_specificity_table(shipped['specificity'], top_k)}"""
 
 
 def diagonal_is_larger(matrix: dict) -> bool:
@@ -410,10 +477,6 @@ def _write_report(out: Path, summary: dict, curve_png: Path) -> Path:
         if samples:
             shutil.copyfile(samples[-1], out / "runs" / name / "samples" / "latest.png")
     top_k = summary["sizes"]["top_k"]
-    spec = summary["specificity"]
-    spec_rows = [[f"top-{top_k} attributes of the {x} run"] + [_pct(spec["matrix"][x][y]) for y in RUNS] for x in RUNS]
-    spec_rows += [[f"strongest layer direction of the {x} run ({html.escape(str(spec['top_layers'][x]))})"]
-                  + [_pct(spec["layer_matrix"][x][y]) for y in RUNS] for x in RUNS]
     quick_note = ("<p class='warn'>This is a <b>--quick</b> run: every stage ran, but with tiny sizes, so the "
                   "numbers and pictures mean little. Run <code>stylex demo</code> for the real demo.</p>"
                   if summary["quick"] else "")
@@ -438,7 +501,7 @@ output, {summary['sizes']['kimg']:g} thousand images of training) was trained on
 AttFind searched its StyleSpace on {summary['sizes']['attfind_images']} test faces for the coordinates
 that move the classifier's decision most.</p>
 <h2>What it found</h2>
-{_findings(summary)}
+{_findings(summary['runs'], summary['specificity'], top_k)}
 {''.join(_run_section(name, summary['runs'][name], top_k) for name in RUNS)}
 <h2>Sufficiency against the baselines</h2>
 <p>How often changing the top-k attributes together flips the classifier's decision, for k = 1..{top_k}.
@@ -451,7 +514,8 @@ without asking the classifier).</p>
 each classifier, and the same for each run's strongest layer direction (the extension above). If the
 explanations are specific to their classifier, the diagonal is high and the off-diagonal lower: the
 shortcut classifier's attributes (e.g. the background) need not move the clean classifier.</p>
-{_table([""] + [f"judged by the {y} classifier" for y in RUNS], spec_rows)}
+{_specificity_table(summary['specificity'], top_k)}
+{_shipped_section(summary['shipped'], top_k)}
 <h2>Reproduce</h2>
 <p><code>stylex demo{' --quick' if summary['quick'] else ''} --seed {summary['seed']}</code>; every number above
 is in <a href='summary.json'>summary.json</a>. Stage times (s): {html.escape(json.dumps(summary['stage_seconds']))}</p>

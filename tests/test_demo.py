@@ -21,7 +21,7 @@ def test_quick_demo_writes_the_report_and_every_number(tmp_path, capsys):
     finally:
         torch.set_num_threads(threads)
     printed = capsys.readouterr().out
-    assert "[13/13] report: done" in printed and str((tmp_path / "report.html").resolve()) in printed
+    assert "[14/14] report: done" in printed and str((tmp_path / "report.html").resolve()) in printed
 
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["quick"] is True and set(summary["classifiers"]) == {"clean", "shortcut"}
@@ -60,14 +60,37 @@ def test_quick_demo_writes_the_report_and_every_number(tmp_path, capsys):
     # Specificity's layer attribute is the one the run's own evaluation ranked first.
     assert spec["top_layers"] == {name: summary["runs"][name]["layer_directions"]["top1_layer"] for name in RUNS}
 
+    # The shipped 300-kimg pair, measured as the runs are: its single coordinates explain the shortcut
+    # classifier by the background, and its specificity diagonal is larger (models/README.md).
+    shipped = summary["shipped"]
+    assert set(shipped["runs"]) == set(RUNS)
+    assert [shipped["runs"][name]["ground_truth"]["top1_dominant_factor"] for name in RUNS] == ["smile", "background"]
+    assert diagonal_is_larger(shipped["specificity"]["matrix"])
+    for name in RUNS:
+        assert (tmp_path / "shipped" / name / "summary.png").is_file()
+
     page = (tmp_path / "report.html").read_text()
     for section in ("What was explained", "What it found", "the diagonal is", "Layer by layer",
                     "The clean classifier", "The shortcut classifier", "Its top attributes",
-                    "Sufficiency against the baselines", "Classifier-specificity", "Reproduce", "--quick"):
+                    "Sufficiency against the baselines", "Classifier-specificity", "Reproduce", "--quick",
+                    "the shipped models", "The shipped shortcut model's top attributes"):
         assert section in page, section
     for src in ("sufficiency.png", "runs/clean/explain/summary.png", "runs/shortcut/explain/layer_direction.png",
-                "runs/shortcut/explain/attribute_01.gif", "world/contact_sheet.png"):
+                "runs/shortcut/explain/attribute_01.gif", "world/contact_sheet.png", "shipped/shortcut/summary.png",
+                "shipped/clean/attribute_01.gif"):
         assert f"src='{src}'" in page and (tmp_path / src).is_file(), src
+
+
+def test_missing_shipped_models_are_named_in_the_report(tmp_path, monkeypatch):
+    # A wheel install has no models/: the demo still runs, and its report says what is missing and where to put it.
+    from stylex import demo, shipped
+
+    monkeypatch.setenv(shipped.ENV_VAR, str(tmp_path / "nowhere"))
+    monkeypatch.setattr(shipped, "CHECKOUT_MODELS", tmp_path / "no-checkout")
+    pair = demo._shipped_pair(tmp_path, demo.QUICK_SIZES, oracle=None, device="cpu")
+    assert set(pair) == {"missing"} and "STYLEX_MODELS" in pair["missing"]
+    section = demo._shipped_section(pair, 2)
+    assert "Not shown" in section and "STYLEX_MODELS" in section
 
 
 def test_curve_plot_leaves_the_global_matplotlib_backend_alone(tmp_path, monkeypatch):
