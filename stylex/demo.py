@@ -5,7 +5,8 @@ factor is independent, and a *shortcut* one, trained where the background colour
 with the label (so it may read the background instead of the mouth). For each, StylEx is trained
 on the clean world, AttFind finds its attributes, and the figures, the evaluation numbers
 (sufficiency against random and Wu et al. baselines, classifier-specificity between the two runs,
-ground-truth recovery read by the factor oracle) and one report page are written.
+ground-truth recovery read by the factor oracle) and one report page are written. The shipped
+300-kimg models of the same two classifiers (SHIPPED_PAIR) are measured and drawn beside them.
 
 Every stage calls the same functions a user would (`stylex.api`, which the sub-commands call too);
 this module only chooses sizes, runs the stages in order, and writes `report.html` and `summary.json`.
