@@ -29,8 +29,8 @@ def test_quick_demo_writes_the_report_and_every_number(tmp_path, capsys):
     assert summary["condition_sparsity"] == 0.01 and summary["sizes"]["warmup_kimg"] == 0.03
     configs = [json.loads((tmp_path / "runs" / name / "config.json").read_text()) for name in RUNS]
     assert [(c["condition_sparsity"], c["warmup_kimg"]) for c in configs] == [(0.01, 0.03), (0.01, 0.03)]
-    # and the demo keeps the conditioning it was measured with, not the cpu-32 preset's newer levers
-    assert [(c["condition_swap"], c["network"]["condition_layers"]) for c in configs] == [(0.0, "all")] * 2
+    # and the rest of the cpu-32 preset's conditioning (docs/FIDELITY.md row D6)
+    assert [(c["condition_swap"], c["network"]["condition_layers"]) for c in configs] == [(0.25, "conv")] * 2
     for clf in summary["classifiers"].values():
         assert 0 <= clf["independent_test_accuracy"] <= 1 and 0 <= clf["agreement_with_background"] <= 1
         assert clf["shortcut_test"]["factor"] == "background"
@@ -89,7 +89,7 @@ def test_missing_shipped_models_are_named_in_the_report(tmp_path, monkeypatch):
     monkeypatch.setattr(shipped, "CHECKOUT_MODELS", tmp_path / "no-checkout")
     pair = demo._shipped_pair(tmp_path, demo.QUICK_SIZES, oracle=None, device="cpu")
     assert set(pair) == {"missing"} and "STYLEX_MODELS" in pair["missing"]
-    section = demo._shipped_section(pair, 2)
+    section = demo._shipped_section(pair)
     assert "Not shown" in section and "STYLEX_MODELS" in section
 
 

@@ -26,7 +26,7 @@ def add_arguments(parser):
                         help="tiny sizes: every stage runs in a minute or two, the numbers mean little")
     parser.add_argument("--condition-sparsity", type=non_negative_float, default=CONDITION_SPARSITY, metavar="W",
                         help="stylex train's --condition-sparsity for both StylEx runs "
-                             f"(default {CONDITION_SPARSITY:g}; 0: the paper's generator)")
+                             f"(default {CONDITION_SPARSITY:g}, the cpu-32 preset's; 0: off)")
     parser.add_argument("--warmup-kimg", type=non_negative_float, metavar="KIMG",
                         help="autoencoder warm-up of both StylEx runs, of their 50 kimg "
                              f"(default {DEFAULT_SIZES.warmup_kimg:g}; --quick: {QUICK_SIZES.warmup_kimg:g})")
