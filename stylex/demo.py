@@ -37,7 +37,7 @@ SHIPPED_DIR = shipped_dir()  # $STYLEX_MODELS or the source checkout's models/ (
 # The shipped 300-kimg models of the same two classifiers (models/README.md), which the report sets
 # beside the demo's 50-kimg runs: at that budget single coordinates also explain the shortcut one.
 SHIPPED_PAIR = {"clean": "world-smile", "shortcut": "world-shortcut"}
-SHIPPED_TOP_K = 3  # attributes shown and evaluated for the shipped pair (seconds of the demo's budget)
+SHIPPED_TOP_K = 3  # attributes shown and evaluated for the shipped pair (each costs seconds of the demo)
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,7 @@ def _shipped_pair(out: Path, sizes: DemoSizes, oracle, device: str) -> dict:
         return {"missing": str(e)}
     contexts = {run: load_context(folder / "attfind" / "records.h5", device) for run, folder in folders.items()}
     runs = {}
-    # The issue a shortcut poses is whether the top 3 name it; one random draw per baseline (100 images).
+    # The top 3 say whether the shortcut is named (docs/SHORTCUT.md); one random draw on 100 images is enough.
     sizes = replace(sizes, top_k=min(sizes.top_k, SHIPPED_TOP_K), random_seeds=1)
     for run, ctx in contexts.items():
         _explain(ctx, out / "shipped" / run, sizes)
