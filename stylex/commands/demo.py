@@ -9,8 +9,8 @@ HELP = "end-to-end demo: explain a clean and a shortcut smile classifier, write 
 DESCRIPTION = """Generate the synthetic world, train a clean and a shortcut (background) smile classifier,
 train StylEx for each, run AttFind, draw the figures and GIFs, evaluate (sufficiency against random
 and Wu et al. baselines, classifier-specificity, ground-truth recovery) and write OUT/report.html and
-OUT/summary.json. The report also measures the shipped 300-kimg models of the same two classifiers
-(models/world-smile and models/world-shortcut, found in the source checkout or $STYLEX_MODELS) the
+OUT/summary.json. The report also measures the shipped 300-kimg models of a clean and a shortcut smile
+classifier (models/world-smile and models/world-shortcut, found in the source checkout or $STYLEX_MODELS) the
 same way. About 12 minutes on a 2-core CPU; --quick: under a minute, tiny sizes.
 
 Examples:
