@@ -76,6 +76,11 @@ class NetworkConfig:
         help="the style layers c reaches: all (the paper's generator) or conv (only the modulated convs, the "
              "StyleSpace AttFind searches by default; the toRGB styles come from w alone), so that what G draws "
              "from c cannot hide in a toRGB layer")
+    condition_channels: int = setting(
+        0, flag="--condition-channels", check="non_negative",
+        help="style channels per layer that c reaches (the first this many of each layer that sees c; the others "
+             "follow w alone): what G draws from c then lies in a few StyleSpace coordinates from the first step; "
+             "0 = every channel, the paper's generator")
 
     def validate(self) -> NetworkConfig:
         """Raise a one-line StylexError for an impossible resolution or an unknown discriminator."""
@@ -96,6 +101,7 @@ class NetworkConfig:
             channel_base=self.g_channel_base,
             channel_max=self.g_channel_max,
             condition_layers=self.condition_layers,
+            condition_channels=self.condition_channels,
         )
 
     def build_discriminator(self):

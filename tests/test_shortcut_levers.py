@@ -141,3 +141,52 @@ def test_condition_layers_flag_reaches_the_trained_generator(tmp_path):
     trainer.iteration()
     rgb = [layer.affine.weight.shape[1] for layer in trainer.G.layers if layer.name.endswith("torgb")]
     assert rgb and set(rgb) == {cfg.network.w_dim}
+
+
+def _two_conditions_moved(G):
+    """Per style layer, the channels whose style moves when c goes from one class to the other."""
+    w = torch.randn(3, G.w_dim)
+    with torch.no_grad():
+        a, b = G.styles(w, torch.tensor([[1.0, 0.0]] * 3)), G.styles(w, torch.tensor([[0.0, 1.0]] * 3))
+    return [set(torch.nonzero((y - x).abs().amax(0) > 0).flatten().tolist()) for x, y in zip(a, b)]
+
+
+def test_condition_channels_let_c_reach_only_the_first_k_channels_of_each_layer():
+    """--condition-channels K: c moves channels 0..K-1 of each conditioned layer and no other; the state
+    dict is the paper generator's (the mask is re-created from the configuration, not saved)."""
+    from stylex.config import NetworkConfig
+
+    net = NetworkConfig(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, g_channel_base=256, g_channel_max=32,
+                        condition_layers="conv")
+    torch.manual_seed(0)
+    dense = net.build_generator().eval()
+    torch.manual_seed(0)
+    G = NetworkConfig(**{**net.__dict__, "condition_channels": 2}).build_generator().eval()
+    conv = [layer.kind == "conv" for layer in G.stylespace().layers]
+    assert [m for m, k in zip(_two_conditions_moved(G), conv) if k] == [{0, 1}] * sum(conv)
+    assert all(len(m) > 2 for m, k in zip(_two_conditions_moved(dense), conv) if k)
+    assert all(not m for m, k in zip(_two_conditions_moved(G), conv) if not k)
+    assert all(float(wt[2:].detach().abs().sum()) == 0 for wt in G.condition_weights())
+    assert condition_channels(G.condition_weights()) <= 2 * sum(conv)
+    assert G.state_dict().keys() == dense.state_dict().keys()
+    G.load_state_dict(dense.state_dict())  # a checkpoint of the same shapes loads; the mask stays
+    assert [m for m, k in zip(_two_conditions_moved(G), conv) if k] == [{0, 1}] * sum(conv)
+    assert NetworkConfig().condition_channels == 0
+    with pytest.raises(StylexError, match="condition_channels"):
+        NetworkConfig(condition_channels=-1).validate()
+
+
+def test_condition_channels_flag_reaches_the_trained_generator(tmp_path):
+    from stylex.cli import build_parser
+
+    argv = ["train", "--data", "d", "--classifier", "c.pt", "--out", "r"]
+    assert build_parser().parse_args([*argv, "--condition-channels", "4"]).condition_channels == 4
+    assert build_parser().parse_args(argv).condition_channels is None  # the preset's (0) unless given
+    cfg = tiny_config(batch=4, pl_weight=0.0, condition_sparsity=0.1, g_lr=0.01)
+    cfg.network.condition_channels = 1
+    trainer = Trainer(cfg, RandomImages(), tiny_classifier(), tmp_path, progress=False)
+    for _ in range(3):
+        trainer.iteration()
+    for G in (trainer.G, trainer.G_ema):
+        assert all(float(wt[1:].detach().abs().sum()) == 0 and wt.shape[1] for wt in G.condition_weights())
+        assert all(len(m) <= 1 for m in _two_conditions_moved(G))

@@ -117,6 +117,8 @@ class Generator(nn.Module):
         img_channels: 3 for RGB.
         condition_layers: "all" (c enters every style layer's affine, the paper's generator) or
             "conv" (only the modulated convs', the StyleSpace AttFind searches; toRGB styles from w).
+        condition_channels: 0 (c reaches every style channel of those layers) or K (only the first K
+            channels of each; the others follow w alone).
         fused_modconv: None picks the faster modulated-conv form (see `modconv_fused`);
             True/False forces one.
     """
@@ -133,6 +135,7 @@ class Generator(nn.Module):
         channel_max=128,
         img_channels=3,
         condition_layers="all",
+        condition_channels=0,
         fused_modconv=None,
     ):
         super().__init__()
@@ -160,6 +163,12 @@ class Generator(nn.Module):
             layers.append(ToRGB(f"b{r}.torgb", ch(r), r, rgb_in, img_channels))
         self.layers = nn.ModuleList(layers)
         self.num_ws = len(layers)
+        if condition_channels:
+            for layer in self.layers:
+                if layer.affine.weight.shape[1] > w_dim:
+                    mask = torch.ones_like(layer.affine.weight)
+                    mask[condition_channels:, w_dim:] = 0.0
+                    layer.affine.weight_mask = mask
 
     # -- StyleSpace ---------------------------------------------------------------------------
 
@@ -174,7 +183,7 @@ class Generator(nn.Module):
         """Per style layer, the affine layer's effective weights on c, [channels, c_dim] ([channels, 0]
         for a layer that does not see c): row k is how style channel k moves with c
         (`TrainingConfig.condition_sparsity` penalises them)."""
-        return [layer.affine.weight[:, self.w_dim :] * layer.affine.weight_gain for layer in self.layers]
+        return [layer.affine.effective_weight()[:, self.w_dim :] for layer in self.layers]
 
     def modconv_fused(self) -> bool:
         """Whether the modulated convs use the grouped (fused) form. On CPU the non-fused form is

@@ -49,16 +49,24 @@ def downsample2d(x: torch.Tensor) -> torch.Tensor:
 
 
 class FullyConnected(nn.Module):
-    def __init__(self, in_features, out_features, bias_init=0.0, lr_mul=1.0, activation="linear"):
+    """Equalized dense layer. `weight_mask` ([out, in] of 0/1, optional) fixes some weights at zero;
+    it is not saved in the state dict, as the network's configuration re-creates it."""
+
+    def __init__(self, in_features, out_features, bias_init=0.0, lr_mul=1.0, activation="linear", weight_mask=None):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_mul)
         self.bias = nn.Parameter(torch.full((out_features,), float(bias_init) / lr_mul))
         self.weight_gain = lr_mul / math.sqrt(in_features)
         self.lr_mul = lr_mul
         self.activation = activation
+        self.register_buffer("weight_mask", weight_mask, persistent=False)
+
+    def effective_weight(self) -> torch.Tensor:
+        w = self.weight * self.weight_gain
+        return w if self.weight_mask is None else w * self.weight_mask
 
     def forward(self, x):
-        x = F.linear(x, self.weight * self.weight_gain, self.bias * self.lr_mul)
+        x = F.linear(x, self.effective_weight(), self.bias * self.lr_mul)
         return lrelu(x) if self.activation == "lrelu" else x
 
 
