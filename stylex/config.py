@@ -81,6 +81,11 @@ class NetworkConfig:
         help="style channels per layer that c reaches (the first this many of each layer that sees c; the others "
              "follow w alone): what G draws from c then lies in a few StyleSpace coordinates from the first step; "
              "0 = every channel, the paper's generator")
+    condition_resolution: int = setting(
+        0, flag="--condition-resolution", check="non_negative",
+        help="c reaches only the style layers of resolution up to this (4: the first block's), so what G draws "
+             "from c is a coarse change, such as a colour over the whole image; 0 = every resolution, the "
+             "paper's generator")
 
     def validate(self) -> NetworkConfig:
         """Raise a one-line StylexError for an impossible resolution or an unknown discriminator."""
@@ -102,6 +107,7 @@ class NetworkConfig:
             channel_max=self.g_channel_max,
             condition_layers=self.condition_layers,
             condition_channels=self.condition_channels,
+            condition_resolution=self.condition_resolution,
         )
 
     def build_discriminator(self):

@@ -119,6 +119,8 @@ class Generator(nn.Module):
             "conv" (only the modulated convs', the StyleSpace AttFind searches; toRGB styles from w).
         condition_channels: 0 (c reaches every style channel of those layers) or K (only the first K
             channels of each; the others follow w alone).
+        condition_resolution: 0 (c reaches those layers at every resolution) or R (only those at
+            resolutions up to R: what G draws from c is then coarse).
         fused_modconv: None picks the faster modulated-conv form (see `modconv_fused`);
             True/False forces one.
     """
@@ -136,6 +138,7 @@ class Generator(nn.Module):
         img_channels=3,
         condition_layers="all",
         condition_channels=0,
+        condition_resolution=0,
         fused_modconv=None,
     ):
         super().__init__()
@@ -151,16 +154,21 @@ class Generator(nn.Module):
 
         if condition_layers not in ("all", "conv"):
             raise ValueError(f"condition_layers must be 'all' or 'conv', got {condition_layers!r}")
-        affine_in = w_dim + c_dim
-        rgb_in = affine_in if condition_layers == "all" else w_dim
+        if 0 < condition_resolution < 4:
+            raise ValueError(f"condition_resolution must be 0 or at least 4, got {condition_resolution}")
+
+        def affine_in(kind, r):  # the affine of a layer that sees c reads [w, c], the others w
+            sees_c = (condition_layers == "all" or kind == "conv") and r <= (condition_resolution or resolution)
+            return w_dim + c_dim if sees_c else w_dim
+
         self.const = nn.Parameter(torch.randn(ch(4), 4, 4))
-        layers: list[nn.Module] = [StyleConv("b4.conv1", ch(4), ch(4), 4, affine_in, up=False)]
-        layers.append(ToRGB("b4.torgb", ch(4), 4, rgb_in, img_channels))
+        layers: list[nn.Module] = [StyleConv("b4.conv1", ch(4), ch(4), 4, affine_in("conv", 4), up=False)]
+        layers.append(ToRGB("b4.torgb", ch(4), 4, affine_in("torgb", 4), img_channels))
         for log_r in range(3, int(math.log2(resolution)) + 1):
             r = 2**log_r
-            layers.append(StyleConv(f"b{r}.conv0", ch(r // 2), ch(r), r, affine_in, up=True))
-            layers.append(StyleConv(f"b{r}.conv1", ch(r), ch(r), r, affine_in, up=False))
-            layers.append(ToRGB(f"b{r}.torgb", ch(r), r, rgb_in, img_channels))
+            layers.append(StyleConv(f"b{r}.conv0", ch(r // 2), ch(r), r, affine_in("conv", r), up=True))
+            layers.append(StyleConv(f"b{r}.conv1", ch(r), ch(r), r, affine_in("conv", r), up=False))
+            layers.append(ToRGB(f"b{r}.torgb", ch(r), r, affine_in("torgb", r), img_channels))
         self.layers = nn.ModuleList(layers)
         self.num_ws = len(layers)
         if condition_channels:
@@ -207,7 +215,7 @@ class Generator(nn.Module):
             got = None if c is None else tuple(c.shape)
             raise ValueError(f"condition c must have shape [{w.shape[0]}, {self.c_dim}], got {got}")
         wc = torch.cat([w, c.to(w.dtype).unsqueeze(1).expand(-1, self.num_ws, -1)], dim=2)
-        # A layer whose affine is only as wide as w does not see c (condition_layers="conv").
+        # A layer whose affine is only as wide as w does not see c (condition_layers, condition_resolution).
         return [layer.affine((wc if layer.affine.weight.shape[1] > self.w_dim else w)[:, i])
                 for i, layer in enumerate(self.layers)]
 
