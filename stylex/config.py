@@ -91,6 +91,9 @@ class NetworkConfig:
         """Raise a one-line StylexError for an impossible resolution or an unknown discriminator."""
         for f in dataclasses.fields(self):
             _check_value(f.name, getattr(self, f.name), f.metadata["choices"], f.metadata["check"])
+        if 0 < self.condition_resolution < 4:
+            raise StylexError(f"condition_resolution {self.condition_resolution}: must be 0 (every resolution) or at "
+                              "least 4 (the first block's)")
         return self
 
     def build_generator(self):

@@ -140,14 +140,15 @@ def test_train_help_shows_the_presets_values(capsys):
     assert "or unconditional (every preset: projection)" in text
 
 
-def test_network_fields_have_help_and_four_flags():
+def test_network_fields_have_help_and_five_flags():
     from stylex.commands import train
     from stylex.config import NETWORK_SETTINGS, network_fields
 
     assert all(f.metadata.get("help") for f in network_fields())
     assert [flag for flag, _ in train._network_flags()] == ["--resolution", "--discriminator", "--condition-layers",
-                                                                "--condition-channels"]
-    assert NETWORK_SETTINGS == ("resolution", "discriminator", "condition_layers", "condition_channels")
+                                                                "--condition-channels", "--condition-resolution"]
+    assert NETWORK_SETTINGS == ("resolution", "discriminator", "condition_layers", "condition_channels",
+                                "condition_resolution")
 
 
 def test_preset_holds_network_and_schedule():

@@ -190,3 +190,23 @@ def test_condition_channels_flag_reaches_the_trained_generator(tmp_path):
     for G in (trainer.G, trainer.G_ema):
         assert all(float(wt[1:].detach().abs().sum()) == 0 and wt.shape[1] for wt in G.condition_weights())
         assert all(len(m) <= 1 for m in _two_conditions_moved(G))
+
+
+def test_condition_resolution_keeps_c_in_the_coarse_layers():
+    """--condition-resolution R: only the layers up to R px see c; the rest of the styles are w's."""
+    from stylex.config import NetworkConfig
+
+    net = NetworkConfig(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, g_channel_base=256, g_channel_max=32)
+    for r, seeing in ((0, {4, 8, 16}), (8, {4, 8}), (4, {4})):
+        G = NetworkConfig(**{**net.__dict__, "condition_resolution": r}).build_generator().eval()
+        moved = {layer.resolution for layer, m in zip(G.stylespace().layers, _two_conditions_moved(G)) if m}
+        assert moved == seeing
+        assert {layer.resolution for layer, wt in zip(G.stylespace().layers, G.condition_weights())
+                if wt.shape[1]} == seeing
+    assert NetworkConfig().condition_resolution == 0
+    with pytest.raises(StylexError, match="condition_resolution"):
+        NetworkConfig(condition_resolution=2).validate()
+    from stylex.cli import build_parser
+
+    argv = ["train", "--data", "d", "--classifier", "c.pt", "--out", "r", "--condition-resolution", "4"]
+    assert build_parser().parse_args(argv).condition_resolution == 4
