@@ -164,4 +164,4 @@ def test_warmup_trains_only_the_autoencoder_then_the_full_objective(tmp_path):
     assert trainer._stats["G/rec_l1"][0] > 0
     trainer.iteration()  # the warm-up is over
     assert _changed(d_before, trainer.D) and trainer.counters["d_steps"] == 1
-    assert trainer._stats["G/kl"][0] > 0
+    assert trainer._stats["G/kl"][0] != 0  # computed: near zero at first, of either sign in float32
