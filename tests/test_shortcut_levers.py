@@ -187,7 +187,10 @@ def test_condition_channels_flag_reaches_the_trained_generator(tmp_path):
     trainer = Trainer(cfg, RandomImages(), tiny_classifier(), tmp_path, progress=False)
     for _ in range(3):
         trainer.iteration()
-    for G in (trainer.G, trainer.G_ema):
+    from stylex.training.checkpoint import load_trained
+
+    reloaded = load_trained(trainer.save()).G  # rebuilt from the run's saved configuration
+    for G in (trainer.G, trainer.G_ema, reloaded):
         assert all(float(wt[1:].detach().abs().sum()) == 0 and wt.shape[1] for wt in G.condition_weights())
         assert all(len(m) <= 1 for m in _two_conditions_moved(G))
 
