@@ -88,7 +88,8 @@ class NetworkConfig:
              "paper's generator")
 
     def validate(self) -> NetworkConfig:
-        """Raise a one-line StylexError for an impossible resolution or an unknown discriminator."""
+        """Raise a one-line StylexError for an impossible resolution, an unknown discriminator or a
+        condition resolution below the first block's."""
         for f in dataclasses.fields(self):
             _check_value(f.name, getattr(self, f.name), f.metadata["choices"], f.metadata["check"])
         if 0 < self.condition_resolution < 4:

@@ -49,17 +49,17 @@ def downsample2d(x: torch.Tensor) -> torch.Tensor:
 
 
 class FullyConnected(nn.Module):
-    """Equalized dense layer. `weight_mask` ([out, in] of 0/1, optional) fixes some weights at zero;
-    it is not saved in the state dict, as the network's configuration re-creates it."""
+    """Equalized dense layer. A `weight_mask` buffer ([out, in] of 0/1; None = dense) holds some
+    weights at zero; it is not saved in the state dict, as the network's configuration re-creates it."""
 
-    def __init__(self, in_features, out_features, bias_init=0.0, lr_mul=1.0, activation="linear", weight_mask=None):
+    def __init__(self, in_features, out_features, bias_init=0.0, lr_mul=1.0, activation="linear"):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_mul)
         self.bias = nn.Parameter(torch.full((out_features,), float(bias_init) / lr_mul))
         self.weight_gain = lr_mul / math.sqrt(in_features)
         self.lr_mul = lr_mul
         self.activation = activation
-        self.register_buffer("weight_mask", weight_mask, persistent=False)
+        self.register_buffer("weight_mask", None, persistent=False)
 
     def effective_weight(self) -> torch.Tensor:
         w = self.weight * self.weight_gain
