@@ -30,8 +30,9 @@ RUNS = ("clean", "shortcut")
 # Both StylEx runs are the cpu-32 preset's, shortened to the demo's budget (docs/FIDELITY.md section
 # 4: with a 20-kimg warm-up the clean run's top attribute is the smile on every seed; with the
 # preset's condition swap and conv-only condition, row D6, the specificity diagonal is larger on
-# every seed), and its condition sparsity is a flag of the demo.
+# every seed), and its condition sparsity and condition channels are flags of the demo.
 CONDITION_SPARSITY = PRESETS["cpu-32"].schedule["condition_sparsity"]
+CONDITION_CHANNELS = PRESETS["cpu-32"].network.condition_channels
 # The shipped demo model (models/README.md): classifier, inference-only StylEx checkpoint, AttFind result.
 SHIPPED_DIR = shipped_dir()  # $STYLEX_MODELS or the source checkout's models/ (stylex/shipped.py)
 # The shipped 300-kimg models of a clean and a shortcut smile classifier (models/README.md), which the report sets
@@ -110,14 +111,14 @@ def _train_classifier(world: Path, test_world: Path, out: Path, sizes: DemoSizes
 
 
 def _train_stylex(run: Path, world: Path, classifier: Path, sizes: DemoSizes, seed: int, device: str,
-                  condition_sparsity: float) -> None:
+                  conditioning: dict) -> None:
     from stylex import api
 
     snap = max(sizes.kimg, 0.01)
     api.train(out=run, data=str(world), classifier=str(classifier), preset="cpu-32", kimg=sizes.kimg,
               warmup_kimg=sizes.warmup_kimg, metrics_images=sizes.metrics_images, metrics_every_kimg=0.0,
               snap_kimg=snap, sample_every_kimg=snap, keep_checkpoints=1, seed=seed, device=device, force=True,
-              condition_sparsity=condition_sparsity)
+              **conditioning)
 
 
 def _attfind(run: Path, sizes: DemoSizes, seed: int, device: str) -> Path:
@@ -225,7 +226,8 @@ def _curve_plot(results: dict, path: Path) -> Path:
 
 
 def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 0, device: str = "auto",
-             condition_sparsity: float = CONDITION_SPARSITY, warmup_kimg: float | None = None, log=print) -> Path:
+             condition_sparsity: float = CONDITION_SPARSITY, condition_channels: int = CONDITION_CHANNELS,
+             warmup_kimg: float | None = None, log=print) -> Path:
     """Run the demo and return the path of its report.html.
 
     Args:
@@ -235,6 +237,7 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 
         seed: seed of every stage.
         device: auto, cpu, cuda or cuda:<index>.
         condition_sparsity: `TrainingConfig.condition_sparsity` of both StylEx runs (0: off).
+        condition_channels: `NetworkConfig.condition_channels` of both StylEx runs (0: every channel).
         warmup_kimg: the autoencoder warm-up of both runs, of their `DemoSizes.kimg` (None: the sizes').
         log: prints the stage lines.
     """
@@ -245,6 +248,7 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 
     from stylex.runtime import resolve_device
 
     sizes = QUICK_SIZES if quick else DEFAULT_SIZES
+    conditioning = {"condition_sparsity": condition_sparsity, "condition_channels": condition_channels}
     if warmup_kimg is not None:
         if not 0 <= warmup_kimg <= sizes.kimg:
             raise StylexError(f"--warmup-kimg {warmup_kimg:g}: must lie between 0 and the runs' {sizes.kimg:g} kimg")
@@ -266,7 +270,7 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 
         run = out / "runs" / name
         length = f"{sizes.kimg:g} kimg, {sizes.warmup_kimg:g} of them warm-up"
         stages.run(f"StylEx for the {name} classifier ({length})", _train_stylex, run, worlds["clean"],
-                   out / f"{name}.pt", sizes, seed, dev, condition_sparsity)
+                   out / f"{name}.pt", sizes, seed, dev, conditioning)
         records[name] = stages.run(f"AttFind for the {name} classifier ({sizes.attfind_images} images)", _attfind,
                                    run, sizes, seed, dev)
     contexts = {name: load_context(path, dev) for name, path in records.items()}
@@ -282,7 +286,7 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 
     if "missing" in shipped:
         log(f"  (skipped: {shipped['missing']})")
     summary = {"quick": quick, "seed": seed, "device": dev, "sizes": asdict(sizes),
-               "condition_sparsity": condition_sparsity,
+               **conditioning,
                "shortcut": {"factor": SHORTCUT[0], "agreement_in_training": SHORTCUT[1]},
                "classifiers": classifiers, "runs": {}, "specificity": specificity, "shipped": shipped,
                "stage_seconds": stages.times}

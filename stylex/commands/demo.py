@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from stylex.commands.common import add_device_arg, add_seed_arg, non_negative_float
-from stylex.demo import CONDITION_SPARSITY, DEFAULT_SIZES, QUICK_SIZES
+from stylex.commands.common import add_device_arg, add_seed_arg, non_negative_float, non_negative_int
+from stylex.demo import CONDITION_CHANNELS, CONDITION_SPARSITY, DEFAULT_SIZES, QUICK_SIZES
 
 HELP = "end-to-end demo: explain a clean and a shortcut smile classifier, write report.html"
 DESCRIPTION = """Generate the synthetic world, train a clean and a shortcut (background) smile classifier,
@@ -27,6 +27,9 @@ def add_arguments(parser):
     parser.add_argument("--condition-sparsity", type=non_negative_float, default=CONDITION_SPARSITY, metavar="W",
                         help="stylex train's --condition-sparsity for both StylEx runs "
                              f"(default {CONDITION_SPARSITY:g}, the cpu-32 preset's; 0: off)")
+    parser.add_argument("--condition-channels", type=non_negative_int, default=CONDITION_CHANNELS, metavar="K",
+                        help="stylex train's --condition-channels for both StylEx runs: c reaches only the first K "
+                             f"style channels of each layer (default {CONDITION_CHANNELS}, the cpu-32 preset's; 0: all)")
     parser.add_argument("--warmup-kimg", type=non_negative_float, metavar="KIMG",
                         help="autoencoder warm-up of both StylEx runs, of their 50 kimg "
                              f"(default {DEFAULT_SIZES.warmup_kimg:g}; --quick: {QUICK_SIZES.warmup_kimg:g})")
@@ -38,5 +41,6 @@ def run(args):
     from stylex.demo import run_demo
 
     run_demo(args.out, quick=args.quick, seed=args.seed, device=args.device,
-             condition_sparsity=args.condition_sparsity, warmup_kimg=args.warmup_kimg)
+             condition_sparsity=args.condition_sparsity, condition_channels=args.condition_channels,
+             warmup_kimg=args.warmup_kimg)
     return 0
