@@ -11,7 +11,8 @@ train StylEx for each, run AttFind, draw the figures and GIFs, evaluate (suffici
 and Wu et al. baselines, classifier-specificity, ground-truth recovery) and write OUT/report.html and
 OUT/summary.json. The report also measures the shipped 300-kimg models of a clean and a shortcut smile
 classifier (models/world-smile and models/world-shortcut, found in the source checkout or $STYLEX_MODELS) the
-same way. About 12 minutes on a 2-core CPU; --quick: under a minute, tiny sizes.
+same way. 12-14 minutes on a 2-core AMD EPYC CPU, about 28 on a slower 2-core Xeon; --quick: about
+a minute, tiny sizes.
 
 Examples:
   stylex demo                       # -> demo_out/report.html
@@ -28,8 +29,9 @@ def add_arguments(parser):
                         help="stylex train's --condition-sparsity for both StylEx runs "
                              f"(default {CONDITION_SPARSITY:g}, the cpu-32 preset's; 0: off)")
     parser.add_argument("--condition-channels", type=non_negative_int, default=CONDITION_CHANNELS, metavar="K",
-                        help="stylex train's --condition-channels for both StylEx runs: c reaches only the first K "
-                             f"style channels of each layer (default {CONDITION_CHANNELS}, the cpu-32 preset's; 0: all)")
+                        help="stylex train's --condition-channels for both StylEx runs: c reaches only the "
+                             f"first K style channels of each layer (default {CONDITION_CHANNELS}, the cpu-32 "
+                             "preset's; 0: all)")
     parser.add_argument("--warmup-kimg", type=non_negative_float, metavar="KIMG",
                         help="autoencoder warm-up of both StylEx runs, of their 50 kimg "
                              f"(default {DEFAULT_SIZES.warmup_kimg:g}; --quick: {QUICK_SIZES.warmup_kimg:g})")
