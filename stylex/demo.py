@@ -30,9 +30,10 @@ RUNS = ("clean", "shortcut")
 # Both StylEx runs are the cpu-32 preset's, shortened to the demo's budget (docs/FIDELITY.md section
 # 4: with a 20-kimg warm-up the clean run's top attribute is the smile on every seed; with the
 # preset's condition swap and conv-only condition, row D6, the specificity diagonal is larger on
-# every seed), and its condition sparsity and condition channels are flags of the demo.
+# every seed), and its condition sparsity, channels and resolution are flags of the demo.
 CONDITION_SPARSITY = PRESETS["cpu-32"].schedule["condition_sparsity"]
 CONDITION_CHANNELS = PRESETS["cpu-32"].network.condition_channels
+CONDITION_RESOLUTION = PRESETS["cpu-32"].network.condition_resolution
 # The shipped demo model (models/README.md): classifier, inference-only StylEx checkpoint, AttFind result.
 SHIPPED_DIR = shipped_dir()  # $STYLEX_MODELS or the source checkout's models/ (stylex/shipped.py)
 # The shipped 300-kimg models of a clean and a shortcut smile classifier (models/README.md), which the report sets
@@ -227,7 +228,8 @@ def _curve_plot(results: dict, path: Path) -> Path:
 
 def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 0, device: str = "auto",
              condition_sparsity: float = CONDITION_SPARSITY, condition_channels: int = CONDITION_CHANNELS,
-             warmup_kimg: float | None = None, log=print) -> Path:
+             condition_resolution: int = CONDITION_RESOLUTION, warmup_kimg: float | None = None,
+             log=print) -> Path:
     """Run the demo and return the path of its report.html.
 
     Args:
@@ -238,6 +240,7 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 
         device: auto, cpu, cuda or cuda:<index>.
         condition_sparsity: `TrainingConfig.condition_sparsity` of both StylEx runs (0: off).
         condition_channels: `NetworkConfig.condition_channels` of both StylEx runs (0: every channel).
+        condition_resolution: `NetworkConfig.condition_resolution` of both StylEx runs (0: every resolution).
         warmup_kimg: the autoencoder warm-up of both runs, of their `DemoSizes.kimg` (None: the sizes').
         log: prints the stage lines.
     """
@@ -248,7 +251,8 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 
     from stylex.runtime import resolve_device
 
     sizes = QUICK_SIZES if quick else DEFAULT_SIZES
-    conditioning = {"condition_sparsity": condition_sparsity, "condition_channels": condition_channels}
+    conditioning = {"condition_sparsity": condition_sparsity, "condition_channels": condition_channels,
+                    "condition_resolution": condition_resolution}
     if warmup_kimg is not None:
         if not 0 <= warmup_kimg <= sizes.kimg:
             raise StylexError(f"--warmup-kimg {warmup_kimg:g}: must lie between 0 and the runs' {sizes.kimg:g} kimg")

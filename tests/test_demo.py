@@ -17,7 +17,7 @@ def test_quick_demo_writes_the_report_and_every_number(tmp_path, capsys):
     torch.set_num_threads(1)  # the test suite runs two workers on two cores
     try:
         assert main(["demo", "--quick", "--out", str(tmp_path), "--device", "cpu", "--condition-sparsity", "0.01",
-                     "--condition-channels", "2", "--warmup-kimg", "0.03"]) == 0
+                     "--condition-channels", "2", "--condition-resolution", "8", "--warmup-kimg", "0.03"]) == 0
     finally:
         torch.set_num_threads(threads)
     printed = capsys.readouterr().out
@@ -25,12 +25,13 @@ def test_quick_demo_writes_the_report_and_every_number(tmp_path, capsys):
 
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["quick"] is True and set(summary["classifiers"]) == {"clean", "shortcut"}
-    # --condition-sparsity, --condition-channels and --warmup-kimg reach both StylEx runs' configurations
-    assert (summary["condition_sparsity"], summary["condition_channels"], summary["sizes"]["warmup_kimg"]) == \
-        (0.01, 2, 0.03)
+    # --condition-sparsity, --condition-channels, --condition-resolution and --warmup-kimg reach both
+    # StylEx runs' configurations
+    assert (summary["condition_sparsity"], summary["condition_channels"], summary["condition_resolution"],
+            summary["sizes"]["warmup_kimg"]) == (0.01, 2, 8, 0.03)
     configs = [json.loads((tmp_path / "runs" / name / "config.json").read_text()) for name in RUNS]
-    assert [(c["condition_sparsity"], c["network"]["condition_channels"], c["warmup_kimg"]) for c in configs] == \
-        [(0.01, 2, 0.03)] * 2
+    assert [(c["condition_sparsity"], c["network"]["condition_channels"], c["network"]["condition_resolution"],
+             c["warmup_kimg"]) for c in configs] == [(0.01, 2, 8, 0.03)] * 2
     # and the rest of the cpu-32 preset's conditioning (docs/FIDELITY.md row D6)
     assert [(c["condition_swap"], c["network"]["condition_layers"]) for c in configs] == [(0.25, "conv")] * 2
     for clf in summary["classifiers"].values():

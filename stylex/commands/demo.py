@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stylex.commands.common import add_device_arg, add_seed_arg, non_negative_float, non_negative_int
-from stylex.demo import CONDITION_CHANNELS, CONDITION_SPARSITY, DEFAULT_SIZES, QUICK_SIZES
+from stylex.demo import CONDITION_CHANNELS, CONDITION_RESOLUTION, CONDITION_SPARSITY, DEFAULT_SIZES, QUICK_SIZES
 
 HELP = "end-to-end demo: explain a clean and a shortcut smile classifier, write report.html"
 DESCRIPTION = """Generate the synthetic world, train a clean and a shortcut (background) smile classifier,
@@ -32,6 +32,10 @@ def add_arguments(parser):
                         help="stylex train's --condition-channels for both StylEx runs: c reaches only the "
                              f"first K style channels of each layer (default {CONDITION_CHANNELS}, the cpu-32 "
                              "preset's; 0: all)")
+    parser.add_argument("--condition-resolution", type=non_negative_int, default=CONDITION_RESOLUTION, metavar="R",
+                        help="stylex train's --condition-resolution for both StylEx runs: c reaches only the "
+                             f"layers of resolution up to R px (default {CONDITION_RESOLUTION}, the cpu-32 "
+                             "preset's; 0: every resolution)")
     parser.add_argument("--warmup-kimg", type=non_negative_float, metavar="KIMG",
                         help="autoencoder warm-up of both StylEx runs, of their 50 kimg "
                              f"(default {DEFAULT_SIZES.warmup_kimg:g}; --quick: {QUICK_SIZES.warmup_kimg:g})")
@@ -44,5 +48,5 @@ def run(args):
 
     run_demo(args.out, quick=args.quick, seed=args.seed, device=args.device,
              condition_sparsity=args.condition_sparsity, condition_channels=args.condition_channels,
-             warmup_kimg=args.warmup_kimg)
+             condition_resolution=args.condition_resolution, warmup_kimg=args.warmup_kimg)
     return 0
