@@ -253,6 +253,9 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, seed: int = 
     sizes = QUICK_SIZES if quick else DEFAULT_SIZES
     conditioning = {"condition_sparsity": condition_sparsity, "condition_channels": condition_channels,
                     "condition_resolution": condition_resolution}
+    # An impossible network is refused here, before the worlds and classifiers take their minutes.
+    replace(PRESETS["cpu-32"].network, condition_channels=condition_channels,
+            condition_resolution=condition_resolution).validate()
     if warmup_kimg is not None:
         if not 0 <= warmup_kimg <= sizes.kimg:
             raise StylexError(f"--warmup-kimg {warmup_kimg:g}: must lie between 0 and the runs' {sizes.kimg:g} kimg")

@@ -119,3 +119,9 @@ def test_demo_refuses_a_warmup_longer_than_the_runs(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(tmp_path), "--warmup-kimg", "1"]) == 2
     assert "--warmup-kimg 1: must lie between 0 and the runs' 0.05 kimg" in capsys.readouterr().err
     assert not (tmp_path / "world").exists()  # refused before any work
+
+
+def test_demo_refuses_an_impossible_condition_resolution_before_any_work(tmp_path, capsys):
+    assert main(["demo", "--quick", "--out", str(tmp_path), "--condition-resolution", "2"]) == 2
+    assert "condition_resolution 2: must be 0 (every resolution) or at least 4" in capsys.readouterr().err
+    assert not (tmp_path / "world").exists()
