@@ -30,9 +30,12 @@ def test_notebooks_are_generated_and_have_no_outputs():
 @pytest.mark.skipif(not (NOTEBOOKS.parent / "models" / "world-smile" / "stylex.pt").is_file(),
                     reason="the shipped model (models/world-smile) is missing")
 def test_notebooks_run_in_tiny_mode(tmp_path):
-    env = {**os.environ, "STYLEX_NOTEBOOK_TINY": "1", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    # TMPDIR: the notebooks' tiny-mode work folders (tempfile.mkdtemp) go where pytest removes them.
+    env = {**os.environ, "STYLEX_NOTEBOOK_TINY": "1", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg",
+           "TMPDIR": str(tmp_path)}
     cmd = [sys.executable, "-m", "pytest", "-q", "--nbmake", "-p", "no:cacheprovider", "--nbmake-timeout", "240",
            *[str(NOTEBOOKS / n) for n in NAMES]]
     proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "3 passed" in proc.stdout
+    assert len(list(tmp_path.glob("stylex_nb_*"))) == 3  # each notebook worked where pytest cleans up
