@@ -51,12 +51,14 @@ def check_header(path: Path) -> str | None:
 def to_rgb(im: Image.Image) -> Image.Image:
     """Convert any PIL mode to 8-bit RGB.
 
-    16-bit and 32-bit grayscale are scaled (PIL's own conversion would clip them to white);
-    transparent pixels are composited over white; palette, CMYK, YCbCr, LAB... use PIL's maps.
+    16-bit and 32-bit grayscale are scaled (PIL's own conversion would clip them to white), float
+    images with no value above 1 as [0, 1] (PIL's would make them black); transparent pixels are
+    composited over white; palette, CMYK, YCbCr, LAB... use PIL's maps.
     """
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(im, dtype=np.float64)
-        top = 65535.0 if im.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        peak = arr.max(initial=0)
+        top = 65535.0 if im.mode.startswith("I;16") or peak > 255 else 1.0 if im.mode == "F" and peak <= 1 else 255.0
         arr = np.clip(arr / top * 255.0, 0, 255).round().astype(np.uint8)
         return Image.fromarray(arr, "L").convert("RGB")
     if im.mode == "P" and "transparency" in im.info:
