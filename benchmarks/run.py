@@ -149,8 +149,8 @@ def run_attfind(args) -> tuple[list, str]:
     return results, text
 
 
-def run_training(args) -> tuple[list, str]:
-    from benchmarks.training import training_speed
+def run_training(args) -> tuple[dict, str]:
+    from benchmarks.training import adam_step_speed, training_speed
 
     iterations = 4 if args.quick else 16
     repeats = 1 if args.quick or args.device == "cuda" else 2
@@ -180,7 +180,15 @@ def run_training(args) -> tuple[list, str]:
             f"cycle: 1 R1 step, 4 path-length steps), {repeats} round(s) after 2 warm-up iterations; random data in "
             "memory, random small-cnn classifier, perceptual term on the classifier's features; each row in a fresh "
             "process.\n\n" + common.markdown_table(header, rows))
-    return results, text
+    adam = [common.run_isolated(adam_step_speed, size=size, device=args.device, threads=args.threads,
+                                steps=10 if args.quick else 50, repeats=repeats + 1)
+            for size in args.sizes["training"]]
+    rows = [[r["size"], f"{r['params_m']:.2f}", r["tensors"], common.fmt_range(r["loop_ms"], digits=2),
+             common.fmt_range(r["fused_ms"], digits=2), common.fmt_range(r["ratio"], digits=1) + "x"] for r in adam]
+    text += ("\n\nAdam step over G, D and E together (random gradients), torch's per-tensor loop against the fused "
+             "kernel the loop uses, alternated in one process:\n\n"
+             + common.markdown_table(["size", "params (M)", "tensors", "loop ms", "fused ms", "speed-up"], rows))
+    return {"throughput": results, "adam_step": adam}, text
 
 
 def run_taylor(args) -> tuple[dict, str]:

@@ -95,6 +95,40 @@ def training_speed(size: str, device: str = "cpu", precision: str = "fp32", chan
     return out
 
 
+def adam_step_speed(size: str, device: str = "cpu", steps: int = 50, repeats: int = 3) -> dict:
+    """One Adam step over all of G, D and E (random gradients), torch's per-tensor loop against the
+    fused kernel the training loop uses (`stylex.training.loop._adam`), alternated within this
+    process so that both see the same machine load.
+
+    Returns: the settings, ms per step of each (median and range over `repeats` rounds of `steps`
+    steps), and the per-round ratio loop / fused.
+    """
+    from benchmarks.networks import training_config
+
+    dev = torch.device(device)
+    net = training_config(size).network
+    params = [p for m in (net.build_generator(), net.build_discriminator(), net.build_encoder())
+              for p in m.to(dev).parameters()]
+    for p in params:
+        p.grad = torch.randn_like(p) * 1e-3
+    optimizers = {"loop": torch.optim.Adam(params, lr=1e-4, foreach=False),
+                  "fused": torch.optim.Adam(params, lr=1e-4, fused=True)}
+    ms: dict[str, list[float]] = {name: [] for name in optimizers}
+    for opt in optimizers.values():  # the first steps allocate the state
+        opt.step()
+    for _ in range(repeats):
+        for name, opt in optimizers.items():
+            synchronize(dev)
+            start = time.perf_counter()
+            for _ in range(steps):
+                opt.step()
+            synchronize(dev)
+            ms[name].append(1000 * (time.perf_counter() - start) / steps)
+    return {"size": size, "device": device, "params_m": sum(p.numel() for p in params) / 1e6, "tensors": len(params),
+            "loop_ms": summary(ms["loop"]), "fused_ms": summary(ms["fused"]),
+            "ratio": summary([a / b for a, b in zip(ms["loop"], ms["fused"])])}
+
+
 def count_syncs(trainer, iterations: int = 4) -> float:
     """Host-device synchronisations per training iteration on CUDA, as torch's sync debug mode
     reports them (the loop's non-finite check makes one per optimizer step by design)."""

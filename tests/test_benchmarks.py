@@ -17,7 +17,7 @@ from benchmarks.attfind import FirstCoordinates, attfind_speed  # noqa: E402
 from benchmarks.generator import generator_cost  # noqa: E402
 from benchmarks.networks import network_config  # noqa: E402
 from benchmarks.run import main  # noqa: E402
-from benchmarks.training import training_speed  # noqa: E402
+from benchmarks.training import adam_step_speed, training_speed  # noqa: E402
 from stylex.attfind.effects import EditSpec, ExactEffects, ReferenceEffects  # noqa: E402
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -64,6 +64,13 @@ def test_attfind_speed_runs_every_path():
 def test_run_isolated_returns_the_child_result():
     info = common.run_isolated(common.machine_info, torch.device("cpu"), threads=1)
     assert info["threads"] == 1 and info["torch"] == torch.__version__
+
+
+def test_adam_step_speed_times_both_optimizers_on_the_same_parameters():
+    r = adam_step_speed("tiny-16", steps=2, repeats=2)
+    assert r["tensors"] > 0 and r["params_m"] > 0
+    assert r["loop_ms"]["n"] == r["fused_ms"]["n"] == r["ratio"]["n"] == 2
+    assert r["loop_ms"]["median"] > 0 and r["fused_ms"]["median"] > 0
 
 
 def test_training_speed_reports_throughput_and_memory():
