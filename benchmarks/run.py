@@ -185,8 +185,8 @@ def run_training(args) -> tuple[dict, str]:
             for size in args.sizes["training"]]
     rows = [[r["size"], f"{r['params_m']:.2f}", r["tensors"], common.fmt_range(r["loop_ms"], digits=2),
              common.fmt_range(r["fused_ms"], digits=2), common.fmt_range(r["ratio"], digits=1) + "x"] for r in adam]
-    text += ("\n\nAdam step over G, D and E together (random gradients), torch's per-tensor loop against the fused "
-             "kernel the loop uses, alternated in one process:\n\n"
+    text += ("\n\nAdam step over G, D and E together (random gradients), torch's per-tensor loop (what the training "
+             "loop uses) against the fused kernel, alternated in one process:\n\n"
              + common.markdown_table(["size", "params (M)", "tensors", "loop ms", "fused ms", "speed-up"], rows))
     return {"throughput": results, "adam_step": adam}, text
 

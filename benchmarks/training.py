@@ -96,9 +96,11 @@ def training_speed(size: str, device: str = "cpu", precision: str = "fp32", chan
 
 
 def adam_step_speed(size: str, device: str = "cpu", steps: int = 50, repeats: int = 3) -> dict:
-    """One Adam step over all of G, D and E (random gradients), torch's per-tensor loop against the
-    fused kernel the training loop uses (`stylex.training.loop._adam`), alternated within this
-    process so that both see the same machine load.
+    """One Adam step over all of G, D and E (random gradients): torch's per-tensor loop, which the
+    training loop uses (`stylex.training.loop._adam`), against torch's fused kernel, alternated
+    within this process so that both see the same machine load. (The fused kernel's updates differ
+    from the loop's in the last bit, so switching would change every documented run's figures;
+    RESULTS.md, note 6.)
 
     Returns: the settings, ms per step of each (median and range over `repeats` rounds of `steps`
     steps), and the per-round ratio loop / fused.

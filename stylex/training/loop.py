@@ -117,15 +117,9 @@ def align_encoder_to_mapping(E, G, images: torch.Tensor, samples: int = 1024) ->
 
 def _adam(params, lr, cfg: TrainingConfig, reg_interval: int | None):
     """Adam with StyleGAN2's rescaling for lazy regularization: the main and regularization steps
-    share the optimizer, so lr and betas are scaled by interval / (interval + 1).
-
-    The fused kernel (CPU and CUDA) does the same update in one pass over all parameters; on the
-    cpu-32 networks it takes a quarter of the per-tensor loop's time (benchmarks/RESULTS.md)."""
-    params = list(params)
+    share the optimizer, so lr and betas are scaled by interval / (interval + 1)."""
     ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
-    fused = all(p.device.type in ("cpu", "cuda") for p in params)
-    return torch.optim.Adam(params, lr=lr * ratio, betas=(cfg.beta1**ratio, cfg.beta2**ratio), eps=1e-8,
-                            fused=fused)
+    return torch.optim.Adam(params, lr=lr * ratio, betas=(cfg.beta1**ratio, cfg.beta2**ratio), eps=1e-8)
 
 
 def split_batch(cfg, world_size: int) -> tuple[int, int]:
