@@ -58,7 +58,12 @@ def to_rgb(im: Image.Image) -> Image.Image:
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(im, dtype=np.float64)
         peak = arr.max(initial=0)
-        top = 65535.0 if im.mode.startswith("I;16") or peak > 255 else 1.0 if im.mode == "F" and peak <= 1 else 255.0
+        if im.mode.startswith("I;16") or peak > 255:
+            top = 65535.0
+        elif im.mode == "F" and peak <= 1:
+            top = 1.0
+        else:
+            top = 255.0
         arr = np.clip(arr / top * 255.0, 0, 255).round().astype(np.uint8)
         return Image.fromarray(arr, "L").convert("RGB")
     if im.mode == "P" and "transparency" in im.info:
