@@ -62,6 +62,7 @@ def test_image_modes_become_rgb(tmp_path):
     Image.fromarray(np.full((8, 8), 200, dtype=np.uint8), "L").convert("LA").save(root / "la.png")
     Image.fromarray(np.full((8, 8), 0.5, dtype=np.float32), "F").save(root / "float01.tif")
     Image.fromarray(np.full((8, 8), 100.0, dtype=np.float32), "F").save(root / "float255.tif")
+    Image.fromarray(np.full((8, 8), 65535 // 2, dtype=np.int32), "I").save(root / "int32_16bit.tif")
     save(tmp_path / "modes" / "b" / "x.png")
     ds = open_dataset(str(tmp_path / "modes"), 8, split="all")
     colours = {p.name: mean_colour(ds[i][0]) for i, p in enumerate(ds.paths)}
@@ -73,6 +74,7 @@ def test_image_modes_become_rgb(tmp_path):
     assert colours["la.png"] == [200, 200, 200]
     assert all(abs(c - 128) <= 1 for c in colours["float01.tif"]), "a float image in [0, 1] must not turn black"
     assert colours["float255.tif"] == [100, 100, 100]
+    assert all(abs(c - 128) <= 1 for c in colours["int32_16bit.tif"]), "32-bit values above 255 read as 16-bit"
 
 
 def test_resize_and_center_crop(tmp_path):
